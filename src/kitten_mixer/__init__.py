@@ -1,0 +1,24 @@
+"""Kitten Mixer: a convolutional beta-VAE for cat faces, its trainer, and a morphing API."""
+
+from kitten_mixer.data import CatFaces, FaceLoader, load_faces
+from kitten_mixer.errors import (
+    DataError,
+    KittenMixerError,
+    ModelFileError,
+    PhotoError,
+    TrainingError,
+)
+from kitten_mixer.experiment import PRESETS, ExperimentConfig, run_experiment
+from kitten_mixer.loss import BetaLoss, LossConfig
+from kitten_mixer.mixer import KittenMixer, interpolate_latents
+from kitten_mixer.model import VAE, VAEConfig
+from kitten_mixer.training import evaluate, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "VAE", "VAEConfig", "BetaLoss", "LossConfig", "train", "evaluate", "KittenMixer",
+    "interpolate_latents", "load_faces", "CatFaces", "FaceLoader", "ExperimentConfig", "PRESETS",
+    "run_experiment", "KittenMixerError", "PhotoError", "DataError", "ModelFileError",
+    "TrainingError",
+]

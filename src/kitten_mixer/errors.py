@@ -1,0 +1,21 @@
+"""The errors Kitten Mixer raises on bad input: each carries a message a user can act on."""
+
+
+class KittenMixerError(Exception):
+    """Base class: the command line prints these as one line, without a traceback."""
+
+
+class PhotoError(KittenMixerError, ValueError):
+    """A photo that cannot be read: not an image, damaged, empty, too small or too large."""
+
+
+class DataError(KittenMixerError, ValueError):
+    """A data set that cannot be used: missing, empty, or without one readable photo."""
+
+
+class ModelFileError(KittenMixerError, ValueError):
+    """A saved model or checkpoint that is missing, damaged, or does not match its config."""
+
+
+class TrainingError(KittenMixerError, RuntimeError):
+    """Training cannot go on: the loss diverged, or the run folder is in an unexpected state."""

@@ -1,0 +1,153 @@
+"""Experiments: one JSON-able config per run, the original six presets, and the run itself."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kitten_mixer import distributed
+from kitten_mixer.data import FaceLoader, load_faces
+from kitten_mixer.errors import DataError, TrainingError
+from kitten_mixer.loss import BetaLoss, LossConfig
+from kitten_mixer.model import VAE, VAEConfig
+from kitten_mixer.saving import write_json
+from kitten_mixer.training import find_checkpoints, resolve_device, train
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT_FILE = "experiment.json"
+LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole training run: architecture, loss, optimisation and data split."""
+
+    model: VAEConfig = field(default_factory=VAEConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # or "cosine": down to zero at the last epoch
+    epochs: int = 20
+    epochs_per_checkpoint: int = 1
+    flip: bool = False  # mirror half the training faces, a fresh half every epoch
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    precision: str = "auto"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}")
+        if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:
+            raise ValueError("batch_size and epochs must be at least 1, lr positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: ExperimentConfig | None = None
+                  ) -> ExperimentConfig:
+        """A config from a dict; keys it lacks keep the values of `base` (or the defaults)."""
+        base = base or cls()
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown experiment settings: {sorted(unknown)}")
+        data = dict(data)
+        if "model" in data:
+            data["model"] = VAEConfig.from_dict({**base.model.to_dict(), **data["model"]})
+        if "loss" in data:
+            data["loss"] = LossConfig(**{**base.loss.to_dict(), **data["loss"]})
+        return replace(base, **data)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, base: ExperimentConfig | None = None
+             ) -> ExperimentConfig:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TrainingError(f"{path}: no such config file") from None
+        except json.JSONDecodeError as e:
+            raise TrainingError(f"{path}: not valid JSON ({e})") from None
+        try:
+            return cls.from_dict(data, base)
+        except (TypeError, ValueError) as e:
+            raise TrainingError(f"{path}: {e}") from None
+
+
+def _original(beta: float, **model: Any) -> ExperimentConfig:
+    return ExperimentConfig(model=VAEConfig(**model), loss=LossConfig(beta=beta))
+
+
+# The original project's six variants (see SEED_NOTES): its architecture at five betas, and a
+# smaller network (v3, whose exact size the original does not give: half the channels and one
+# layer less, 128 latent units, 0.4 M parameters instead of 7.5 M).
+PRESETS: dict[str, ExperimentConfig] = {
+    "v1": _original(1.0),
+    "v2": _original(2.0),
+    "v3": _original(1.0, hidden_channels=[3, 16, 32, 64], latent_dims=128),
+    "v4": _original(0.5),
+    "v5": _original(0.05),
+    "v6": _original(0.005),
+}
+
+
+def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str | os.PathLike,
+                   device: str = "auto", resume: bool = False,
+                   progress: bool | None = None) -> list[dict[str, float]]:
+    """Train `config` on the photos at `data` into the run folder `out`; return the history.
+
+    `resume=True` continues the run in `out` with the config it was started with (only
+    `epochs` may grow). Under torchrun each process trains its shard; rank 0 writes.
+    """
+    out = Path(out)
+    has_run = bool(find_checkpoints(out))
+    if has_run and not resume:
+        raise TrainingError(f"{out} already holds a training run: add --resume to continue it, "
+                            "or choose another --out")
+    if resume and (out / EXPERIMENT_FILE).is_file():
+        config = replace(ExperimentConfig.read(out / EXPERIMENT_FILE), epochs=config.epochs)
+    torch_device = resolve_device(device)
+    distributed.init_distributed(torch_device)
+
+    size = (config.model.image_h, config.model.image_w)
+    faces = load_faces(data, size)
+    splits = faces.split(config.val_fraction, config.test_fraction)
+    if len(splits["train"]) == 0:
+        raise DataError(f"{data}: too few distinct photos to train on ({len(faces)})")
+    if distributed.rank() == 0:
+        print(f"{data}: {faces.summary()}; split into "
+              + ", ".join(f"{len(part)} {name}" for name, part in splits.items()), flush=True)
+        if not has_run:
+            write_json(out / EXPERIMENT_FILE, config.to_dict())
+
+    shard = {"rank": distributed.rank(), "world_size": distributed.world_size()}
+    train_loader = FaceLoader(splits["train"].images, config.batch_size, shuffle=True,
+                              flip=config.flip, seed=config.seed, **shard)
+    val_loader = FaceLoader(splits["val"].images, config.batch_size, shuffle=False, **shard) \
+        if len(splits["val"]) else None
+
+    torch.manual_seed(config.seed)
+    model = VAE.from_config(config.model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs) \
+        if config.lr_schedule == "cosine" else None
+    info = {"experiment": config.to_dict(),
+            "data": {"source": Path(data).name, "fingerprint": faces.fingerprint,
+                     "files": faces.files, "distinct": len(faces),
+                     "duplicates": faces.duplicates, "skipped": len(faces.skipped),
+                     "splits": {name: len(part) for name, part in splits.items()}}}
+    return train(model, train_loader, val_loader, config.epochs, config.epochs_per_checkpoint,
+                 torch_device, out, optimizer, BetaLoss.from_config(config.loss),
+                 scheduler=scheduler, seed=config.seed, precision=config.precision,
+                 compile=config.compile, resume=resume, progress=progress, info=info)

@@ -1,0 +1,53 @@
+"""Cats that ship with a model: latent codes and ids, so a fresh machine has cats to mix."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from kitten_mixer.errors import ModelFileError
+from kitten_mixer.saving import atomic_write
+
+GALLERY_FILE = "gallery.safetensors"
+
+
+@dataclass
+class Gallery:
+    """Cats as latent codes [N, latent_dims] with an id for each (the photo's file name)."""
+
+    ids: list[str]
+    codes: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def save_gallery(folder: str | os.PathLike, gallery: Gallery) -> None:
+    """Write the gallery beside a saved model."""
+    if len(gallery.ids) != len(gallery.codes):
+        raise ValueError("one id per code")
+    codes = gallery.codes.detach().float().cpu().contiguous()
+    atomic_write(Path(folder) / GALLERY_FILE, lambda tmp: save_file(
+        {"codes": codes}, str(tmp), metadata={"ids": "\n".join(gallery.ids)}))
+
+
+def load_gallery(folder: str | os.PathLike | None) -> Gallery:
+    """The gallery shipped beside a saved model."""
+    path = Path(folder or ".") / GALLERY_FILE
+    if folder is None or not path.is_file():
+        raise ModelFileError(f"{folder}: this model ships no gallery of cats ({GALLERY_FILE})")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            ids = (f.metadata() or {}).get("ids", "").split("\n")
+        codes = load_file(str(path))["codes"]
+    except Exception as e:
+        raise ModelFileError(f"{path}: damaged gallery file ({e})") from None
+    if len(ids) != len(codes):
+        raise ModelFileError(f"{path}: {len(ids)} ids for {len(codes)} codes")
+    return Gallery(ids, codes)

@@ -1,0 +1,236 @@
+"""The convolutional beta-VAE: an encoder of strided convolutions, a mirrored decoder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "leaky_relu": nn.LeakyReLU,
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+}
+NORMS = ("none", "batch", "group")
+HEADS = ("transpose", "conv")
+# Keeps exp(log_var) finite in bf16 and fp16 without touching any sane posterior.
+LOG_VAR_RANGE = (-30.0, 20.0)
+
+
+def activation_name(activation: str | nn.Module) -> str:
+    """The config name of an activation given by name or as a module (nn.LeakyReLU())."""
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; "
+                             f"choose from {sorted(ACTIVATIONS)}")
+        return activation
+    for name, cls in ACTIVATIONS.items():
+        if type(activation) is cls:
+            if name == "leaky_relu" and activation.negative_slope != 0.01:
+                raise ValueError("only LeakyReLU's default slope (0.01) can be saved in a config")
+            return name
+    raise ValueError(f"unsupported activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
+
+
+@dataclass
+class VAEConfig:
+    """Everything that defines a VAE's architecture; round-trips through JSON.
+
+    The first eight fields are the original constructor's. The rest are off by default, so the
+    original configurations build the original networks, less the original's one flaw: the last
+    decoder layer goes straight into the sigmoid, with no hidden activation before it.
+    """
+
+    image_h: int = 64
+    image_w: int = 64
+    latent_dims: int = 500
+    hidden_channels: list[int] = field(default_factory=lambda: [3, 32, 64, 128, 256])
+    kernel_size: int = 4
+    stride: int = 2
+    padding: int = 1
+    activation: str = "leaky_relu"
+    norm: str = "none"  # after each convolution: "none", "batch" or "group" (GroupNorm, 8 groups)
+    res_blocks: int = 0  # residual blocks (two 3x3 convolutions) after each encoder stage
+    head: str = "transpose"  # "conv": last up-convolution keeps channels, a 3x3 conv makes RGB
+
+    def __post_init__(self) -> None:
+        self.hidden_channels = list(self.hidden_channels)
+        self.activation = activation_name(self.activation)
+        if len(self.hidden_channels) < 2:
+            raise ValueError("hidden_channels lists the input channels, then at least one layer")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, not {self.norm!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
+        if self.latent_dims < 1 or self.res_blocks < 0:
+            raise ValueError("latent_dims must be positive and res_blocks not negative")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VAEConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown VAE settings: {sorted(unknown)}")
+        return cls(**data)
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(min(8, channels), channels)
+    return nn.Identity()
+
+
+class ResBlock(nn.Module):
+    """x + conv(act(norm(conv(act(norm(x)))))): detail without changing the shape."""
+
+    def __init__(self, channels: int, norm: str, activation: str):
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.body = nn.Sequential(
+            _norm(norm, channels), act(), nn.Conv2d(channels, channels, 3, padding=1),
+            _norm(norm, channels), act(), nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class VAE(nn.Module):
+    """A beta-VAE for images: `encode` to a Gaussian posterior, `decode` to pixels in [0, 1].
+
+    `VAE(64, 64, 500, [3, 32, 64, 128, 256], 4, 2, 1, nn.LeakyReLU())` is the original
+    project's network (7,529,131 parameters). Keyword options (see `VAEConfig`) add
+    normalisation, residual blocks and a convolutional output head.
+    """
+
+    def __init__(self, image_h: int = 64, image_w: int = 64, latent_dims: int = 500,
+                 hidden_channels: list[int] | None = None, kernel_size: int = 4, stride: int = 2,
+                 padding: int = 1, activation: str | nn.Module = "leaky_relu", *,
+                 norm: str = "none", res_blocks: int = 0, head: str = "transpose"):
+        super().__init__()
+        self.config = VAEConfig(image_h, image_w, latent_dims,
+                                hidden_channels or [3, 32, 64, 128, 256], kernel_size, stride,
+                                padding, activation_name(activation), norm, res_blocks, head)
+        c = self.config
+        act = ACTIVATIONS[c.activation]
+        channels = c.hidden_channels
+
+        # Spatial sizes after each encoder stage, so the decoder can restore them exactly.
+        sizes = [(c.image_h, c.image_w)]
+        for _ in channels[1:]:
+            h, w = sizes[-1]
+            sizes.append((_conv_out(h, c.kernel_size, c.stride, c.padding),
+                          _conv_out(w, c.kernel_size, c.stride, c.padding)))
+        if min(sizes[-1]) < 1:
+            raise ValueError(f"{len(channels) - 1} stride-{c.stride} layers shrink a "
+                             f"{c.image_h}x{c.image_w} image to nothing")
+        self.feature_shape = (channels[-1], *sizes[-1])
+        flat = channels[-1] * sizes[-1][0] * sizes[-1][1]
+
+        encoder: list[nn.Module] = []
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            encoder += [nn.Conv2d(c_in, c_out, c.kernel_size, c.stride, c.padding),
+                        _norm(c.norm, c_out), act()]
+            encoder += [ResBlock(c_out, c.norm, c.activation) for _ in range(c.res_blocks)]
+        self.encoder = nn.Sequential(*encoder, nn.Flatten())
+        self.mean = nn.Linear(flat, c.latent_dims)
+        self.log_var = nn.Linear(flat, c.latent_dims)
+
+        decoder: list[nn.Module] = [nn.Linear(c.latent_dims, flat), act(),
+                                    nn.Unflatten(1, self.feature_shape)]
+        stages = list(zip(channels[:0:-1], channels[-2::-1], sizes[-2::-1], sizes[:0:-1]))
+        for i, (c_in, c_out, target, source) in enumerate(stages):
+            last = i == len(stages) - 1
+            decoder += [ResBlock(c_in, c.norm, c.activation) for _ in range(c.res_blocks)]
+            if last and c.head == "conv":
+                c_out = channels[1]
+            extra = tuple(t - ((s - 1) * c.stride - 2 * c.padding + c.kernel_size)
+                          for t, s in zip(target, source))
+            decoder.append(nn.ConvTranspose2d(c_in, c_out, c.kernel_size, c.stride, c.padding,
+                                              output_padding=extra))
+            if not last:
+                decoder += [_norm(c.norm, c_out), act()]
+            elif c.head == "conv":
+                decoder += [act(), nn.Conv2d(c_out, channels[0], 3, padding=1)]
+        # The network ends in logits: the sigmoid is applied in `decode`, never after another
+        # activation (the original's LeakyReLU before the sigmoid starved dark pixels).
+        self.decoder = nn.Sequential(*decoder)
+        self.init_weights()
+
+    @property
+    def latent_dims(self) -> int:
+        return self.config.latent_dims
+
+    def init_weights(self) -> None:
+        """Kaiming-normal weights and zero biases for every convolution and linear layer."""
+        slope = 0.01 if self.config.activation == "leaky_relu" else 0.0
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, a=slope, nonlinearity="leaky_relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        # A unit-variance posterior at the start: Kaiming-sized log-variances would make the
+        # first samples noise of variance e^10.
+        nn.init.zeros_(self.log_var.weight)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images [N, C, H, W] in [0, 1] -> (a posterior sample z, its mean, its log-variance)."""
+        features = self.encoder(x)
+        mean = self.mean(features)
+        log_var = self.log_var(features).clamp(*LOG_VAR_RANGE)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
+        return z, mean, log_var
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents [N, latent_dims] -> pixel logits [N, C, H, W]."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents [N, latent_dims] -> images [N, C, H, W] in [0, 1], always in float32.
+
+        The sigmoid runs in float32 even under bf16 autocast: bf16 rounds 0.998 to 1.0, and
+        binary cross-entropy at exactly 1.0 is infinite.
+        """
+        return torch.sigmoid(self.decode_logits(z).float())
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images -> (reconstructions in [0, 1], posterior mean, posterior log-variance)."""
+        z, mean, log_var = self.encode(x)
+        return self.decode(z), mean, log_var
+
+    @classmethod
+    def from_config(cls, config: VAEConfig | dict) -> VAE:
+        """A freshly initialised VAE with the given architecture."""
+        if isinstance(config, dict):
+            config = VAEConfig.from_dict(config)
+        c = config
+        return cls(c.image_h, c.image_w, c.latent_dims, c.hidden_channels, c.kernel_size,
+                   c.stride, c.padding, c.activation, norm=c.norm, res_blocks=c.res_blocks,
+                   head=c.head)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, map_location: str | torch.device = "cpu") -> VAE:
+        """A trained VAE from a saved-model folder (model.safetensors + config.json)."""
+        from kitten_mixer.saving import load_model
+
+        return load_model(folder, map_location)[0]
+
+    def save(self, folder: str | os.PathLike, **info) -> None:
+        """Write this VAE as a saved-model folder; `info` goes into config.json."""
+        from kitten_mixer.saving import save_model
+
+        save_model(self, folder, **info)
