@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from kitten_mixer import distributed
 from kitten_mixer.errors import KittenMixerError
 from kitten_mixer.experiment import PRESETS, ExperimentConfig, run_experiment
 from kitten_mixer.gallery import load_gallery
@@ -79,23 +80,28 @@ def _train(args: argparse.Namespace) -> None:
                  "seed": args.seed, "precision": args.precision,
                  "flip": args.flip or None, "compile": args.compile or None}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    run_experiment(config, args.data, args.out, device=args.device, resume=args.resume)
-    print(f"saved model: {args.out} (load it with KittenMixer.load({str(args.out)!r}))")
+    try:
+        run_experiment(config, args.data, args.out, device=args.device, resume=args.resume)
+    finally:
+        main_process = distributed.rank() == 0
+        distributed.shutdown()
+    if main_process:
+        print(f"saved model: {args.out} (load it with KittenMixer.load({str(args.out)!r}))")
 
 
 def _mix(args: argparse.Namespace) -> None:
     output = Path(args.output)
     if output.suffix.lower() not in (".gif", ".png"):
         raise KittenMixerError(f"{output}: the output must end in .gif or .png")
+    if not args.demo and not (args.a and args.b):
+        raise KittenMixerError("give two photos (A B), or --demo")
     mixer = KittenMixer.load(args.model)
     if args.demo:
         a, b = load_gallery(mixer.folder).codes[:2]
         ends = []  # the ends of the morph are the cats themselves
-    elif args.a and args.b:
-        a, b = args.a, args.b
-        ends = [centre_crop(open_photo(p), mixer.image_size[::-1]) for p in (a, b)]
     else:
-        raise KittenMixerError("give two photos (A B), or --demo")
+        a, b = args.a, args.b
+        ends = [centre_crop(open_photo(p), mixer.image_size) for p in (a, b)]
     frames = mixer.interpolate(a, b, args.steps, args.method)
     size = (frames[0].width * args.zoom, frames[0].height * args.zoom)
     frames = [f.resize(size, Image.Resampling.LANCZOS) for f in frames]

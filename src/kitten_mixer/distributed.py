@@ -47,6 +47,12 @@ def sum_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def shutdown() -> None:
+    """Leave the process group, if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def barrier() -> None:
     if is_distributed():
         dist.barrier()

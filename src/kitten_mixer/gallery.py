@@ -26,6 +26,22 @@ class Gallery:
         return len(self.ids)
 
 
+def pick_varied(codes: torch.Tensor, count: int) -> list[int]:
+    """Indices of `count` codes spread over the latent space (greedy farthest-point sampling).
+
+    Starts from the code nearest the mean, so the first cat is a typical one.
+    """
+    count = min(count, len(codes))
+    codes = codes.double()
+    chosen = [int((codes - codes.mean(0)).norm(dim=1).argmin())]
+    distance = (codes - codes[chosen[0]]).norm(dim=1)
+    while len(chosen) < count:
+        nxt = int(distance.argmax())
+        chosen.append(nxt)
+        distance = torch.minimum(distance, (codes - codes[nxt]).norm(dim=1))
+    return chosen
+
+
 def save_gallery(folder: str | os.PathLike, gallery: Gallery) -> None:
     """Write the gallery beside a saved model."""
     if len(gallery.ids) != len(gallery.codes):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -52,10 +53,15 @@ def _decode(stream: io.BytesIO, label: str, reduce_to: int | None) -> Image.Imag
     if stream.getbuffer().nbytes == 0:
         raise PhotoError(f"{label}: the file is empty")
     try:
-        image = Image.open(stream)
+        with warnings.catch_warnings():  # we apply our own, lower, size limit just below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(stream)
     except UnidentifiedImageError:
         raise PhotoError(f"{label}: not an image Pillow can read") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError:
+        raise PhotoError(f"{label}: too large (over {MAX_PIXELS // 1_000_000} megapixels)") \
+            from None
+    except (OSError, ValueError) as e:
         raise PhotoError(f"{label}: unreadable image ({e})") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
@@ -120,7 +126,7 @@ def _array_to_image(array: np.ndarray, label: str) -> Image.Image:
 
 
 def centre_crop(image: Image.Image, size: int | tuple[int, int] = 64) -> Image.Image:
-    """The centred crop of the photo with the target's aspect ratio, resized to `size`."""
+    """The centred crop of the photo with the aspect ratio of `size` (height, width), resized."""
     out_w, out_h = (size, size) if isinstance(size, int) else (size[1], size[0])
     width, height = image.size
     scale = min(width / out_w, height / out_h)

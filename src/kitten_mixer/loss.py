@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 LIKELIHOODS = ("bce", "gaussian")
@@ -78,7 +77,11 @@ class BetaLoss(nn.Module):
         """Negative log-likelihood of each image, summed over its pixels: shape [N]."""
         x, x_hat = x.float(), x_hat.float()
         if self.config.likelihood == "bce":
-            nll = F.binary_cross_entropy(x_hat, x, reduction="none")
+            # F.binary_cross_entropy's formula (logs floored at -100, as it does), without its
+            # range check: that check syncs with the GPU, and raises on NaN where we want to
+            # report a diverged run.
+            nll = -(x * torch.log(x_hat).clamp(min=-100)
+                    + (1 - x) * torch.log1p(-x_hat).clamp(min=-100))
         else:
             if self.config.sigma is None:
                 variance = (x - x_hat).pow(2).mean().detach().clamp(min=1e-6)

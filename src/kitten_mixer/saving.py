@@ -50,6 +50,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None
         raise
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> None:
+    """Delete what `atomic_write` left behind in a process that was killed mid-write."""
+    for path in Path(folder).rglob(".*.tmp"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

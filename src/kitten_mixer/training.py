@@ -32,6 +32,7 @@ from kitten_mixer.model import VAE
 from kitten_mixer.saving import (
     load_checkpoint,
     load_weights,
+    remove_stale_temporaries,
     save_checkpoint,
     save_model,
     write_text,
@@ -255,6 +256,8 @@ def train(model: VAE, train_loader: Iterable, val_loader: Iterable | None, epoch
     if channels_last:
         model.to(memory_format=torch.channels_last)
 
+    if main_process and model_dir.is_dir():
+        remove_stale_temporaries(model_dir)
     state = None
     if find_checkpoints(model_dir):
         if not resume:

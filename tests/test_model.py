@@ -1,0 +1,94 @@
+"""The VAE: the original's network and parameter count, outputs in [0, 1], options that build."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from kitten_mixer import VAE, VAEConfig
+
+
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_the_original_network_has_the_original_parameter_count():
+    model = VAE(64, 64, 500, [3, 32, 64, 128, 256], 4, 2, 1, nn.LeakyReLU())
+    assert count(model) == 7_529_131
+    assert model.config.activation == "leaky_relu"
+
+
+def test_forward_shapes_and_range():
+    torch.manual_seed(0)
+    model = VAE()
+    x = torch.rand(3, 3, 64, 64)
+    x_hat, mean, log_var = model(x)
+    assert x_hat.shape == x.shape and mean.shape == log_var.shape == (3, 500)
+    assert x_hat.dtype == torch.float32
+    assert 0 <= x_hat.min() and x_hat.max() <= 1
+    z, mean2, _ = model.encode(x)
+    assert torch.equal(mean, mean2) and not torch.equal(z, mean)  # z is a sample
+    assert model.decode(z).shape == x.shape
+
+
+def test_no_activation_before_the_sigmoid():
+    # The original squashed the last layer with LeakyReLU before the sigmoid.
+    for head in ("transpose", "conv"):
+        last = VAE(head=head).decoder[-1]
+        assert isinstance(last, (nn.ConvTranspose2d, nn.Conv2d))
+    model = VAE()
+    with torch.no_grad():
+        model.decoder[-1].bias.fill_(-8.0)  # strongly negative logits must give dark pixels
+    assert model.decode(torch.zeros(1, 500)).max() < 0.01
+
+
+def test_dark_pixels_are_reachable_in_bf16():
+    model = VAE(16, 16, 8, [3, 8])
+    with torch.no_grad():
+        model.decoder[-1].bias.fill_(7.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model.decode(torch.zeros(1, 8))
+    assert out.dtype == torch.float32 and out.max() < 1.0  # bf16 would round to exactly 1.0
+
+
+@pytest.mark.parametrize("size", [(64, 64), (48, 40), (37, 51)])
+@pytest.mark.parametrize("options", [{}, {"norm": "batch"}, {"norm": "group", "res_blocks": 2},
+                                     {"head": "conv", "activation": "silu"}])
+def test_any_image_size_and_option_round_trips_its_shape(size, options):
+    model = VAE(size[0], size[1], 16, [3, 8, 16, 32], 4, 2, 1, **options)
+    x = torch.rand(2, 3, *size)
+    assert model(x)[0].shape == x.shape
+
+
+def test_options_add_parameters_only_where_documented():
+    base = count(VAE())
+    assert count(VAE(norm="group")) > base
+    assert count(VAE(res_blocks=1)) > count(VAE(norm="group"))
+    assert count(VAE(head="conv")) != base
+
+
+def test_init_weights_is_kaiming_with_zero_bias():
+    model = VAE()
+    torch.nn.init.constant_(model.encoder[0].weight, 5.0)
+    model.init_weights()
+    conv = model.encoder[0]
+    fan_in = 3 * 4 * 4
+    expected = (2 / (1 + 0.01**2) / fan_in) ** 0.5
+    assert abs(conv.weight.std().item() - expected) / expected < 0.15
+    assert all(m.bias.abs().max() == 0 for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+def test_config_round_trips_and_rejects_nonsense():
+    config = VAEConfig(latent_dims=32, hidden_channels=[3, 16, 32], norm="group", res_blocks=1)
+    rebuilt = VAE.from_config(VAEConfig.from_dict(config.to_dict()))
+    assert rebuilt.config == config
+    with pytest.raises(ValueError, match="unknown VAE settings"):
+        VAEConfig.from_dict({"latent_size": 3})
+    with pytest.raises(ValueError, match="norm"):
+        VAEConfig(norm="layer")
+    with pytest.raises(ValueError, match="activation"):
+        VAE(activation=nn.PReLU())
+    with pytest.raises(ValueError, match="shrink"):
+        VAE(8, 8, 4, [3, 8, 8, 8, 8, 8])

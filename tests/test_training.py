@@ -1,0 +1,176 @@
+"""The trainer: bit-exact resume, per-image history, best models, safe stops and kills."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+from conftest import REPO, TINY
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from kitten_mixer import VAE, BetaLoss, FaceLoader, KittenMixer, VAEConfig, evaluate, train
+from kitten_mixer.errors import TrainingError
+from kitten_mixer.training import find_checkpoints
+
+
+def run(model_dir, faces, epochs, precision="fp32", **options):
+    """Build every object afresh (as a new process would) and train to `epochs`."""
+    torch.manual_seed(1234)  # a different init each time unless a checkpoint restores it
+    model = VAE.from_config(VAEConfig(**TINY))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loss = BetaLoss(beta=0.5, warmup_steps=5)
+    train_loader = FaceLoader(faces[:24], batch_size=8, flip=True, seed=1)
+    val_loader = FaceLoader(faces[24:], batch_size=8, shuffle=False)
+    history = train(model, train_loader, val_loader, epochs, 1, "cpu", model_dir, optimizer,
+                    loss, seed=0, precision=precision, progress=False, **options)
+    return model, optimizer, history
+
+
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_resume_gives_identical_weights(tmp_path, tiny_faces, precision):
+    straight, straight_opt, _ = run(tmp_path / "straight", tiny_faces, 2, precision)
+    run(tmp_path / "resumed", tiny_faces, 1, precision)
+    resumed, resumed_opt, history = run(tmp_path / "resumed", tiny_faces, 2, precision)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    a_state, b_state = straight_opt.state_dict()["state"], resumed_opt.state_dict()["state"]
+    assert all(torch.equal(a_state[k]["exp_avg_sq"], b_state[k]["exp_avg_sq"]) for k in a_state)
+    assert [row["epoch"] for row in history] == [1, 2]
+
+
+def test_history_is_per_image_and_complete(tmp_path, tiny_faces):
+    _, _, history = run(tmp_path, tiny_faces, 3)
+    with open(tmp_path / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert set(rows[0]) == {"epoch", "train_loss", "train_reconstruction", "train_kl",
+                            "val_loss", "val_reconstruction", "val_kl", "seconds",
+                            "images_per_second", "lr"}
+    last = history[-1]
+    # Past the warm-up, loss = reconstruction + 0.5 KL, per image: about 16*16*3*0.69 nats.
+    assert last["train_loss"] == pytest.approx(
+        last["train_reconstruction"] + 0.5 * last["train_kl"], rel=1e-3)
+    assert 50 < last["val_reconstruction"] < 1000
+    assert history[0]["train_loss"] > history[-1]["train_loss"]  # it learns
+    assert all(float(r["seconds"]) > 0 and float(r["images_per_second"]) > 0 for r in rows)
+
+
+def test_best_models_and_checkpoints_are_written(tmp_path, tiny_faces):
+    _, _, history = run(tmp_path, tiny_faces, 4, keep_checkpoints=2, info={"data": "fake"})
+    best_epoch = min(history, key=lambda r: r["val_loss"])["epoch"]
+    mixer = KittenMixer.load(tmp_path)
+    assert mixer.config["metrics"]["epoch"] == best_epoch
+    assert mixer.config["data"] == "fake"
+    assert mixer.config["training"]["loss"]["beta"] == 0.5
+    assert mixer.config["training"]["batch_size"] == 8
+    best_train = KittenMixer.load(tmp_path / "best-train")
+    assert best_train.config["metrics"]["train_loss"] == min(r["train_loss"] for r in history)
+    assert [e for e, _ in find_checkpoints(tmp_path)] == [4, 3]  # older ones pruned
+
+
+def test_a_folder_holding_a_run_is_not_overwritten(tmp_path, tiny_faces):
+    run(tmp_path, tiny_faces, 1)
+    with pytest.raises(TrainingError, match="already holds a training run"):
+        run(tmp_path, tiny_faces, 2, resume=False)
+    assert [e for e, _ in find_checkpoints(tmp_path)] == [1]
+
+
+def test_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, tiny_faces, caplog):
+    run(tmp_path, tiny_faces, 2)
+    newest = find_checkpoints(tmp_path)[0][1]
+    newest.write_bytes(newest.read_bytes()[:5000])
+    _, _, history = run(tmp_path, tiny_faces, 3)
+    assert "cannot resume from epoch-0002" in caplog.text
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_faces):
+    run(tmp_path, tiny_faces, 1)
+    before = (tmp_path / "model.safetensors").read_bytes()
+
+    class Exploding(BetaLoss):
+        def terms(self, *args):
+            total, rec, kl = super().terms(*args)
+            return type(super().terms(*args))(total * float("nan"), rec, kl)
+
+    model = VAE.from_config(VAEConfig(**TINY))
+    optimizer = torch.optim.Adam(model.parameters())
+    with pytest.raises(TrainingError, match="loss became.*epoch 2.*epoch-0001"):
+        train(model, FaceLoader(tiny_faces, 8), None, 3, 1, "cpu", tmp_path, optimizer,
+              Exploding(beta=0.5, warmup_steps=5), progress=False)
+    assert [e for e, _ in find_checkpoints(tmp_path)] == [1]
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+    assert (tmp_path / "history.csv").read_text().count("\n") == 2  # header + epoch 1
+
+
+def test_the_original_call_with_a_torch_dataloader(tmp_path, tiny_faces):
+    """Positional arguments as the original, (images, labels) batches, a plain loss."""
+
+    class PlainLoss(nn.Module):
+        def forward(self, x, x_hat, mean, log_var):
+            return nn.functional.mse_loss(x_hat, x, reduction="sum") / len(x)
+
+    images = tiny_faces.float() / 255
+    loader = DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=8,
+                        shuffle=True)
+    model = VAE(16, 16, 8, [3, 8, 16], 4, 2, 1, nn.LeakyReLU())
+    history = train(model, loader, loader, 2, 1, "cpu", str(tmp_path),
+                    torch.optim.Adam(model.parameters()), PlainLoss())
+    assert len(history) == 2 and math.isnan(history[0]["train_kl"])
+    assert math.isfinite(history[1]["train_loss"])
+    assert VAE.load(tmp_path).config.latent_dims == 8
+
+
+def test_evaluate_reports_per_image_terms(tiny_model, tiny_faces):
+    stats = evaluate(tiny_model, FaceLoader(tiny_faces, 5, shuffle=False), BetaLoss(1.0), "cpu")
+    assert stats["images"] == 32
+    assert stats["loss"] == pytest.approx(stats["reconstruction"] + stats["kl"], rel=1e-4)
+
+
+KILLABLE = textwrap.dedent("""
+    import sys, torch
+    from kitten_mixer import VAE, VAEConfig, BetaLoss, FaceLoader, train
+    faces = torch.randint(0, 256, (600, 3, 16, 16), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = VAE.from_config(VAEConfig(image_h=16, image_w=16, latent_dims=8,
+                                      hidden_channels=[3, 16, 32]))
+    train(model, FaceLoader(faces, 4, seed=0), None, int(sys.argv[2]), 1, "cpu", sys.argv[1],
+          torch.optim.Adam(model.parameters(), 1e-3), BetaLoss(1.0), seed=0, progress=False)
+""")
+
+
+def test_a_run_killed_mid_epoch_resumes(tmp_path):
+    script = tmp_path / "killable.py"
+    script.write_text(KILLABLE)
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, str(script), str(run_dir), "1000"], env=env,
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while len(find_checkpoints(run_dir)) < 2 and time.time() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.05)
+    time.sleep(0.15)  # somewhere in the middle of an epoch, or of writing its files
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = find_checkpoints(run_dir)[0][0]
+    assert done >= 2
+    target = done + 2
+    finished = subprocess.run([sys.executable, str(script), str(run_dir), str(target)],
+                              env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    with open(run_dir / "history.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(1, target + 1))
+    assert find_checkpoints(run_dir)[0][0] == target
+    assert not list(run_dir.rglob("*.tmp"))  # leftovers of the killed write are cleaned up
+    KittenMixer.load(run_dir)
