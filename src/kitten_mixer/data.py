@@ -119,12 +119,14 @@ def _decode_distinct(names: list[str], read: Callable[[str], bytes],
     """Decode every file; keep each distinct face once, in file order."""
 
     def decode(name: str) -> tuple[str, np.ndarray | None, str]:
+        """(name, pixels, their hash) or (name, None, why not)."""
         try:
-            return name, photo_to_array(read(name), size, name=name), ""
+            array = photo_to_array(read(name), size, name=name)
         except PhotoError as e:
             return name, None, str(e)
         except (OSError, zipfile.BadZipFile, RuntimeError) as e:
             return name, None, f"{name}: cannot be read ({e})"
+        return name, array, hashlib.sha256(array.tobytes()).hexdigest()
 
     # Pillow releases the GIL while decoding, so threads do help here.
     workers = workers or min(8, os.cpu_count() or 1)
@@ -132,11 +134,10 @@ def _decode_distinct(names: list[str], read: Callable[[str], bytes],
     kept_names, hashes, skipped = [], [], []
     seen: set[str] = set()
     with ThreadPoolExecutor(workers) as pool:
-        for name, array, why in pool.map(decode, names, chunksize=64):
+        for name, array, digest in pool.map(decode, names):
             if array is None:
-                skipped.append((name, why))
+                skipped.append((name, digest))
                 continue
-            digest = hashlib.sha256(array.tobytes()).hexdigest()
             if digest in seen:
                 continue
             seen.add(digest)

