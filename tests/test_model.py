@@ -80,6 +80,16 @@ def test_init_weights_is_kaiming_with_zero_bias():
                if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
+def test_residual_blocks_start_as_the_identity():
+    from kitten_mixer.model import ResBlock
+
+    model = VAE(32, 32, 8, [3, 8, 16], res_blocks=2)
+    blocks = [m for m in model.modules() if isinstance(m, ResBlock)]
+    assert len(blocks) == 8
+    x = torch.randn(2, 8, 16, 16)
+    assert torch.equal(blocks[0](x), x)
+
+
 def test_config_round_trips_and_rejects_nonsense():
     config = VAEConfig(latent_dims=32, hidden_channels=[3, 16, 32], norm="group", res_blocks=1)
     rebuilt = VAE.from_config(VAEConfig.from_dict(config.to_dict()))

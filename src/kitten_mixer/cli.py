@@ -8,14 +8,19 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from PIL import Image
 
-from kitten_mixer import distributed
+from kitten_mixer import distributed, evaluation
+from kitten_mixer import report as reports
+from kitten_mixer.data import load_faces
 from kitten_mixer.errors import KittenMixerError
 from kitten_mixer.experiment import PRESETS, ExperimentConfig, run_experiment
+from kitten_mixer.explore import explore
 from kitten_mixer.gallery import load_gallery
 from kitten_mixer.images import centre_crop, image_grid, open_photo
-from kitten_mixer.mixer import METHODS, KittenMixer
+from kitten_mixer.mixer import DEFAULT_MODEL, METHODS, KittenMixer
+from kitten_mixer.shipping import ship_model
 
 
 def _positive_int(text: str) -> int:
@@ -71,6 +76,58 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--zoom", type=_positive_int, default=2, help="enlarge images (default: 2)")
     m.add_argument("-o", "--output", required=True, help="morph.gif or morph.png")
     m.set_defaults(run=_mix)
+
+    s = commands.add_parser("sample", help="draw new kittens from the model's sampler",
+                            description="Draw new kittens where real cats' codes lie, as a grid.")
+    s.add_argument("-n", type=_positive_int, default=16, help="how many (default: 16)")
+    s.add_argument("--seed", type=int, help="the same seed draws the same kittens")
+    s.add_argument("--model", help="a saved-model folder with a sampler (default: shipped)")
+    s.add_argument("--zoom", type=_positive_int, default=2, help="enlarge images (default: 2)")
+    s.add_argument("-o", "--output", required=True, help="grid.png")
+    s.set_defaults(run=_sample)
+
+    e = commands.add_parser("evaluate", help="measure runs on the test split",
+                            description="Measure trained runs on the test split of --data; "
+                            "write one JSON record per run and the tables of the report.")
+    e.add_argument("runs", nargs="+", help="run folders (or saved-model folders)")
+    e.add_argument("--data", required=True, help="the photos the runs were trained on")
+    e.add_argument("--results", default="experiments", help="records folder (experiments/)")
+    e.add_argument("--report", default="docs/experiments.md", help="markdown to update")
+    e.add_argument("--figures", help="write the reconstruction and interpolation grids here")
+    e.add_argument("--with-photos", action="store_true",
+                   help="put the photos themselves in the reconstruction grid (for local "
+                   "use: the photos are not ours to publish)")
+    e.add_argument("--no-kid", action="store_true", help="skip the KID columns (no extras)")
+    e.set_defaults(run=_evaluate)
+
+    w = commands.add_parser("sweep", help="train and measure the original six variants",
+                            description="Train presets v1-v6 with the same budget each "
+                            "(resuming any that stopped), then evaluate them all.")
+    w.add_argument("--data", required=True)
+    w.add_argument("--out", default="runs/sweep", help="one run folder per preset in here")
+    w.add_argument("--epochs", type=_positive_int, default=25, help="per preset (default: 25)")
+    w.add_argument("--presets", default=",".join(sorted(PRESETS)), help="comma-separated")
+    w.add_argument("--device", default="auto")
+    w.add_argument("--results", default="experiments")
+    w.add_argument("--report", default="docs/experiments.md")
+    w.add_argument("--figures", default="docs/images")
+    w.set_defaults(run=_sweep)
+
+    h = commands.add_parser("ship", help="make a run the model the package ships",
+                            description="Write a run's weights (float16), a gallery of "
+                            "varied test cats with a 2-D map, and a sampler into a folder.")
+    h.add_argument("run")
+    h.add_argument("--data", required=True, help="the photos the run was trained on")
+    h.add_argument("--label", required=True, help="what the model is, for people")
+    h.add_argument("--to", help="target folder (default: the package's default model)")
+    h.set_defaults(run=_ship)
+
+    x = commands.add_parser("explore", help="report on a data set of photos",
+                            description="Counts, duplicates, sizes and modes, a sample grid, "
+                            "the mean face, colour and brightness histograms, as markdown.")
+    x.add_argument("--data", required=True)
+    x.add_argument("-o", "--output", required=True, help="report folder")
+    x.set_defaults(run=_explore)
     return parser
 
 
@@ -101,19 +158,91 @@ def _mix(args: argparse.Namespace) -> None:
         ends = []  # the ends of the morph are the cats themselves
     else:
         a, b = args.a, args.b
-        ends = [centre_crop(open_photo(p), mixer.image_size) for p in (a, b)]
+        ends = _zoomed([centre_crop(open_photo(p), mixer.image_size) for p in (a, b)],
+                       args.zoom)
     frames = mixer.interpolate(a, b, args.steps, args.method)
-    size = (frames[0].width * args.zoom, frames[0].height * args.zoom)
-    frames = [f.resize(size, Image.Resampling.LANCZOS) for f in frames]
+    frames = _zoomed(frames, args.zoom)
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".gif":
         loop = frames + frames[-2:0:-1]  # there and back again
         loop[0].save(output, save_all=True, append_images=loop[1:], duration=120, loop=0)
     else:
-        ends = [e.resize(size, Image.Resampling.LANCZOS) for e in ends]
         strip = [ends[0], *frames, ends[1]] if ends else frames
         image_grid(strip, columns=len(strip)).save(output)
     print(f"wrote {output} ({args.steps} steps, {args.method})")
+
+
+def _zoomed(images: list[Image.Image], zoom: int) -> list[Image.Image]:
+    size = (images[0].width * zoom, images[0].height * zoom)
+    return [image.resize(size, Image.Resampling.LANCZOS) for image in images]
+
+
+def _sample(args: argparse.Namespace) -> None:
+    kittens = KittenMixer.load(args.model).sample(args.n, args.seed)
+    columns = min(8, args.n)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    image_grid(_zoomed(kittens, args.zoom), columns).save(args.output)
+    print(f"wrote {args.output} ({args.n} new kittens)")
+
+
+def _evaluate_runs(runs: list[str], data: str, results: str, report: str,
+                   figures: str | None, with_photos: bool = False, kid: bool = True) -> None:
+    mixers = [KittenMixer.load(run) for run in runs]
+    split = mixers[0].config.get("experiment", {})
+    test = load_faces(data, mixers[0].image_size).split(
+        split.get("val_fraction", 0.1), split.get("test_fraction", 0.1))["test"]
+    features = real = None
+    if kid:
+        from kitten_mixer.features import efficientnet_features
+
+        features = efficientnet_features()
+        real = features(test.images.float() / 255)  # once for every model
+    for run, mixer in zip(runs, mixers):
+        result = evaluation.evaluate_model(mixer, test.images, features, real)
+        record = reports.run_record(Path(run).name, mixer, result)
+        print(f"{Path(run).name}: PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.3f}, "
+              f"sharpness {result.sharpness:.2f}, KID mixes {result.kid_mixes}", flush=True)
+        reports.write_record(results, record)
+    reports.update_report(report, reports.read_records(results))
+    if figures:
+        Path(figures).mkdir(parents=True, exist_ok=True)
+        rows = test.images[torch.tensor(evaluation.random_pairs(4, len(test), seed=1)).flatten()]
+        evaluation.reconstruction_grid(mixers, rows, with_photos).save(
+            Path(figures) / "reconstructions.png")
+        a, b = evaluation.random_pairs(1, len(test), seed=2)[0]
+        evaluation.interpolation_grid(mixers, test.images[a], test.images[b]).save(
+            Path(figures) / "interpolations.png")
+    print(f"wrote {results}/ and {report}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    _evaluate_runs(args.runs, args.data, args.results, args.report, args.figures,
+                   args.with_photos, not args.no_kid)
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    names = [p.strip() for p in args.presets.split(",") if p.strip()]
+    unknown = [p for p in names if p not in PRESETS]
+    if unknown:
+        raise KittenMixerError(f"unknown presets {unknown}; choose from {sorted(PRESETS)}")
+    runs = []
+    for name in names:
+        out = Path(args.out) / name
+        print(f"== {name}", flush=True)
+        run_experiment(replace(PRESETS[name], epochs=args.epochs), args.data, out,
+                       device=args.device, resume=True)
+        runs.append(str(out))
+    _evaluate_runs(runs, args.data, args.results, args.report, args.figures)
+
+
+def _ship(args: argparse.Namespace) -> None:
+    target = Path(args.to) if args.to else DEFAULT_MODEL
+    ship_model(args.run, args.data, target, args.label)
+    print(f"shipped {args.run} to {target}")
+
+
+def _explore(args: argparse.Namespace) -> None:
+    print(f"wrote {explore(args.data, args.output)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,7 @@ class CatFaces:
 
 
 @contextmanager
-def _open_source(source: Path) -> Iterator[tuple[list[str], Callable[[str], bytes]]]:
+def open_source(source: Path) -> Iterator[tuple[list[str], Callable[[str], bytes]]]:
     """Names of the image files under a folder or inside a zip, and a reader for them."""
     if source.is_dir():
         names = sorted(str(p.relative_to(source)) for p in source.rglob("*")
@@ -101,7 +101,7 @@ def load_faces(source: str | os.PathLike, size: int | tuple[int, int] = 64,
     source = Path(source)
     if not source.exists():
         raise DataError(f"{source}: no such file or folder")
-    with _open_source(source) as (names, read):
+    with open_source(source) as (names, read):
         if not names:
             raise DataError(f"{source}: holds no .jpg, .jpeg, .png, .webp or .bmp files")
         arrays, kept_names, hashes, skipped = _decode_distinct(names, read, size, workers)

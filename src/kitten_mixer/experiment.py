@@ -43,6 +43,7 @@ class ExperimentConfig:
     test_fraction: float = 0.1
     precision: str = "auto"
     compile: bool = False
+    grad_clip: float | None = None  # largest gradient norm of a step; None: no clipping
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -153,4 +154,5 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
     return train(model, train_loader, val_loader, config.epochs, config.epochs_per_checkpoint,
                  torch_device, out, optimizer, BetaLoss.from_config(config.loss),
                  scheduler=scheduler, seed=config.seed, precision=config.precision,
-                 compile=config.compile, resume=resume, progress=progress, info=info)
+                 compile=config.compile, resume=resume, progress=progress,
+                 grad_clip=config.grad_clip, info=info)

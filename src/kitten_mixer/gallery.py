@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from kitten_mixer.errors import ModelFileError
@@ -17,10 +18,12 @@ GALLERY_FILE = "gallery.safetensors"
 
 @dataclass
 class Gallery:
-    """Cats as latent codes [N, latent_dims] with an id for each (the photo's file name)."""
+    """Cats as latent codes [N, latent_dims] with an id for each (the photo's file name), and
+    optionally their places [N, 2] on a 2-D map of the latent space."""
 
     ids: list[str]
     codes: torch.Tensor
+    map: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -46,9 +49,11 @@ def save_gallery(folder: str | os.PathLike, gallery: Gallery) -> None:
     """Write the gallery beside a saved model."""
     if len(gallery.ids) != len(gallery.codes):
         raise ValueError("one id per code")
-    codes = gallery.codes.detach().float().cpu().contiguous()
+    tensors = {"codes": gallery.codes.detach().float().cpu().contiguous()}
+    if gallery.map is not None:
+        tensors["map"] = gallery.map.detach().float().cpu().contiguous()
     atomic_write(Path(folder) / GALLERY_FILE, lambda tmp: save_file(
-        {"codes": codes}, str(tmp), metadata={"ids": "\n".join(gallery.ids)}))
+        tensors, str(tmp), metadata={"ids": "\n".join(gallery.ids)}))
 
 
 def load_gallery(folder: str | os.PathLike | None) -> Gallery:
@@ -57,13 +62,11 @@ def load_gallery(folder: str | os.PathLike | None) -> Gallery:
     if folder is None or not path.is_file():
         raise ModelFileError(f"{folder}: this model ships no gallery of cats ({GALLERY_FILE})")
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             ids = (f.metadata() or {}).get("ids", "").split("\n")
-        codes = load_file(str(path))["codes"]
+        tensors = load_file(str(path))
     except Exception as e:
         raise ModelFileError(f"{path}: damaged gallery file ({e})") from None
-    if len(ids) != len(codes):
-        raise ModelFileError(f"{path}: {len(ids)} ids for {len(codes)} codes")
-    return Gallery(ids, codes)
+    if "codes" not in tensors or len(ids) != len(tensors["codes"]):
+        raise ModelFileError(f"{path}: the ids and codes do not match")
+    return Gallery(ids, tensors["codes"], tensors.get("map"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from PIL import Image
 
 from kitten_mixer.images import Photo, photos_to_tensor, tensor_to_images
 from kitten_mixer.model import VAE
+from kitten_mixer.sampler import GaussianMixture, load_sampler
 from kitten_mixer.saving import load_model
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "default"
@@ -89,10 +91,21 @@ class KittenMixer:
         return photos_to_tensor(list(photos), self.image_size).float().div_(255)
 
     @torch.inference_mode()
+    def posterior(self, faces: torch.Tensor, batch_size: int = 256
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and log-variances [N, latent_dims] of faces already at the model's
+        size ([N, 3, H, W], uint8 or floats in [0, 1]), in batches, on the CPU."""
+        means, log_vars = [], []
+        for batch in faces.split(batch_size):
+            batch = batch.float() / 255 if batch.dtype == torch.uint8 else batch.float()
+            _, mean, log_var = self.model.encode(batch.to(self.device))
+            means.append(mean.float().cpu())
+            log_vars.append(log_var.float().cpu())
+        return torch.cat(means), torch.cat(log_vars)
+
     def encode(self, photos: Photo | Sequence[Photo]) -> torch.Tensor:
         """The latent codes (posterior means) of photos: [N, latent_dims], on the CPU."""
-        _, mean, _ = self.model.encode(self.faces(photos).to(self.device))
-        return mean.float().cpu()
+        return self.posterior(self.faces(photos))[0]
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor | np.ndarray) -> list[Image.Image]:
@@ -120,6 +133,17 @@ class KittenMixer:
         a and b are photos or latent codes (1-D tensors).
         """
         return self.decode(interpolate_latents(self._code(a), self._code(b), steps, method))
+
+    @cached_property
+    def sampler(self) -> GaussianMixture:
+        """The density of real cats' codes shipped beside the model (sampler.safetensors)."""
+        return load_sampler(self.folder)
+
+    def sample(self, n: int, seed: int | None = None) -> list[Image.Image]:
+        """n new kittens, drawn where real cats' codes lie; the same seed, the same kittens."""
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        return self.decode(self.sampler.sample(n, seed))
 
     def mix(self, photos: Sequence[Photo | torch.Tensor],
             weights: Sequence[float] | None = None) -> Image.Image:

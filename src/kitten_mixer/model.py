@@ -186,6 +186,11 @@ class VAE(nn.Module):
         # A unit-variance posterior at the start: Kaiming-sized log-variances would make the
         # first samples noise of variance e^10.
         nn.init.zeros_(self.log_var.weight)
+        # Residual blocks start as the identity (their last convolution at zero), so that
+        # stacking them without normalisation does not blow the activations up in bf16.
+        for module in self.modules():
+            if isinstance(module, ResBlock):
+                nn.init.zeros_(module.body[-1].weight)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Images [N, C, H, W] in [0, 1] -> (a posterior sample z, its mean, its log-variance)."""

@@ -11,10 +11,13 @@ A run lives in one folder:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import math
+import os
+import platform
 import re
 import sys
 import time
@@ -58,6 +61,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if device.index is None and distributed.launched_by_torchrun():
             device = torch.device("cuda", distributed.local_rank())
     return device
+
+
+def hardware_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model and core count, for the record."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name}, {os.cpu_count()} cores"
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
@@ -132,7 +148,8 @@ def _loss_terms(loss_function: nn.Module, x, x_hat, mean, log_var) -> tuple[torc
 def _run_epoch(net: nn.Module, loader: Iterable, loss_function: nn.Module,
                optimizer: torch.optim.Optimizer | None, device: torch.device,
                autocast_dtype: torch.dtype | None, channels_last: bool,
-               bar: tqdm | None, what: str) -> tuple[list[float], int]:
+               bar: tqdm | None, what: str, grad_clip: float | None = None
+               ) -> tuple[list[float], int]:
     """One pass over `loader`: training when an optimizer is given, else evaluation."""
     training = optimizer is not None
     net.train(training)
@@ -148,6 +165,8 @@ def _run_epoch(net: nn.Module, loader: Iterable, loss_function: nn.Module,
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 terms[0].backward()
+                if grad_clip:
+                    nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
                 optimizer.step()
                 if hasattr(loss_function, "step"):
                     loss_function.step()
@@ -194,7 +213,8 @@ def _describe(optimizer: torch.optim.Optimizer, loss_function: nn.Module, loader
                 "flip": getattr(loader, "flip", None), "epochs": epochs,
                 "precision": str(autocast_dtype).replace("torch.", "") if autocast_dtype
                 else "float32",
-                "device": device.type, "processes": distributed.world_size()}
+                "device": device.type, "hardware": hardware_name(device),
+                "threads": torch.get_num_threads(), "processes": distributed.world_size()}
     if hasattr(loss_function, "config"):
         settings["loss"] = loss_function.config.to_dict()
     return settings
@@ -227,7 +247,8 @@ def train(model: VAE, train_loader: Iterable, val_loader: Iterable | None, epoch
           scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
           seed: int | None = None, precision: str = "auto", channels_last: bool = True,
           compile: bool = False, resume: bool = True, progress: bool | None = None,
-          keep_checkpoints: int = 3, info: dict[str, Any] | None = None
+          keep_checkpoints: int = 3, grad_clip: float | None = None,
+          info: dict[str, Any] | None = None
           ) -> list[dict[str, float]]:
     """Train `model` until `epochs` epochs are done in `model_dir`; return the history.
 
@@ -237,6 +258,7 @@ def train(model: VAE, train_loader: Iterable, val_loader: Iterable | None, epoch
     to touch a folder that already holds a run. Losses are per image. A non-finite loss stops
     the run with TrainingError; the files on disk keep the last good state.
 
+    `grad_clip` caps the gradient norm of each step.
     Epoch checkpoints beyond the newest `keep_checkpoints` are deleted (0 keeps them all).
     Under torchrun, each process trains on its shard of `train_loader` (a FaceLoader built
     with its rank) and rank 0 alone writes files. `info` goes into the saved config.json.
@@ -292,7 +314,8 @@ def train(model: VAE, train_loader: Iterable, val_loader: Iterable | None, epoch
                    or None, desc=f"epoch {epoch}/{epochs}", unit="img", leave=False) \
             if show_bar else None
         train_stats, n_train = _run_epoch(net, train_loader, loss_function, optimizer, device,
-                                          autocast_dtype, channels_last, bar, "train")
+                                          autocast_dtype, channels_last, bar, "train",
+                                          grad_clip)
         train_seconds = time.perf_counter() - began
         val_stats = None
         if val_loader is not None:
@@ -301,10 +324,11 @@ def train(model: VAE, train_loader: Iterable, val_loader: Iterable | None, epoch
         if bar is not None:
             bar.close()
         losses = [train_stats[0]] + ([val_stats[0]] if val_stats else [])
-        if not all(math.isfinite(v) for v in losses):
+        bad = [v for v in losses if not math.isfinite(v)]
+        if bad:
             saved = find_checkpoints(model_dir)
             where = saved[0][1] if saved else "none yet"
-            raise TrainingError(f"the loss became {losses} in epoch {epoch}: training stopped "
+            raise TrainingError(f"the loss became {bad[0]} in epoch {epoch}: training stopped "
                                 f"and nothing was saved; last good checkpoint: {where}. "
                                 "A lower learning rate may help.")
         if scheduler is not None:

@@ -1,0 +1,114 @@
+"""Measure a trained model on held-out faces: the numbers and figures models are chosen by."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from kitten_mixer import metrics
+from kitten_mixer.images import image_grid, tensor_to_images
+from kitten_mixer.loss import BetaLoss
+from kitten_mixer.mixer import KittenMixer, interpolate_latents
+
+FeatureFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Evaluation:
+    """A model's numbers on a test set (see metrics.py for each definition)."""
+
+    psnr: float
+    ssim: float
+    sharpness: float  # reconstructions
+    mix_sharpness: float  # 50/50 mixes, over the sharpness of the photos
+    kl: float  # nats per image
+    active_units: int
+    latent_dims: int
+    smoothness: float  # largest over mean step, averaged over the morphs
+    kid_reconstructions: float | None
+    kid_mixes: float | None
+    seconds: float
+
+    def as_row(self) -> dict[str, float | int | None]:
+        return dict(self.__dict__)
+
+
+def random_pairs(count: int, n: int, seed: int = 0) -> list[tuple[int, int]]:
+    """`count` pairs of distinct indices below n, the same for every model."""
+    generator = torch.Generator().manual_seed(seed)
+    pairs = []
+    while len(pairs) < count:
+        a, b = torch.randint(n, (2,), generator=generator).tolist()
+        if a != b:
+            pairs.append((a, b))
+    return pairs
+
+
+@torch.inference_mode()
+def _decode(mixer: KittenMixer, codes: torch.Tensor) -> torch.Tensor:
+    return torch.cat([mixer.model.decode(c.to(mixer.device)).float().cpu()
+                      for c in codes.split(256)])
+
+
+def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn | None = None,
+                   real_features: torch.Tensor | None = None, morphs: int = 50,
+                   mixes: int = 500, seed: int = 0) -> Evaluation:
+    """Every number of the experiment tables for one model on uint8 faces [N, 3, H, W].
+
+    With `features` (images -> feature vectors), also the KID of the reconstructions and of
+    `mixes` 50/50 mixes of random pairs to the photos; `real_features` saves recomputing the
+    photos' features for every model.
+    """
+    began = time.perf_counter()
+    photos = faces.float() / 255
+    mean, log_var = mixer.posterior(photos)
+    reconstructions = _decode(mixer, mean)
+    kl = BetaLoss().kl_per_unit(mean, log_var).sum(1).mean()
+
+    pairs = random_pairs(max(morphs, mixes), len(faces), seed)
+    smooth = []
+    for a, b in pairs[:morphs]:
+        frames = _decode(mixer, interpolate_latents(mean[a], mean[b], 11))
+        smooth.append(metrics.morph_smoothness(frames))
+    index_a = torch.tensor([a for a, _ in pairs[:mixes]])
+    index_b = torch.tensor([b for _, b in pairs[:mixes]])
+    mixed = _decode(mixer, (mean[index_a] + mean[index_b]) / 2)
+
+    kid_rec = kid_mix = None
+    if features is not None:
+        real = features(photos) if real_features is None else real_features
+        kid_rec = metrics.kernel_inception_distance(real, features(reconstructions))[0]
+        kid_mix = metrics.kernel_inception_distance(real, features(mixed))[0]
+    return Evaluation(
+        psnr=metrics.psnr(photos, reconstructions), ssim=metrics.ssim(photos, reconstructions),
+        sharpness=metrics.sharpness_ratio(photos, reconstructions),
+        mix_sharpness=metrics.sharpness_ratio(photos, mixed), kl=float(kl),
+        active_units=metrics.active_units(mean), latent_dims=mixer.latent_dims,
+        smoothness=sum(smooth) / len(smooth), kid_reconstructions=kid_rec, kid_mixes=kid_mix,
+        seconds=time.perf_counter() - began)
+
+
+def reconstruction_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,
+                        with_photos: bool = True) -> Image.Image:
+    """Rows: photos; columns: the photo (unless with_photos=False), then each model's
+    reconstruction of it."""
+    photos = faces.float() / 255
+    columns = [photos] if with_photos else []
+    columns += [_decode(m, m.posterior(photos)[0]) for m in mixers]
+    cells = [image for row in zip(*[tensor_to_images(c) for c in columns]) for image in row]
+    return image_grid(cells, columns=len(columns))
+
+
+def interpolation_grid(mixers: Sequence[KittenMixer], a: torch.Tensor, b: torch.Tensor,
+                       steps: int = 11, method: str = "linear") -> Image.Image:
+    """One row per model: the morph between the same two uint8 faces."""
+    cells = []
+    for mixer in mixers:
+        mean = mixer.posterior(torch.stack([a, b]))[0]
+        cells += tensor_to_images(_decode(mixer, interpolate_latents(mean[0], mean[1], steps,
+                                                                     method)))
+    return image_grid(cells, columns=steps)

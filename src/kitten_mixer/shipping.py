@@ -1,0 +1,56 @@
+"""Make a trained run a self-contained model to ship: weights, gallery, map and sampler.
+
+The shipped folder holds what is computed from the photos, never the photos: float16 weights,
+the latent codes of varied test-split cats with their places on a 2-D map, and a Gaussian
+mixture fitted to the training codes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from kitten_mixer.data import load_faces
+from kitten_mixer.gallery import Gallery, pick_varied, save_gallery
+from kitten_mixer.mixer import KittenMixer
+from kitten_mixer.sampler import fit_gaussian_mixture, save_sampler
+from kitten_mixer.saving import save_model
+
+
+def latent_map(codes: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """2-D places [N, 2] in [0, 1] for codes, near each other when the codes are (t-SNE)."""
+    from sklearn.manifold import TSNE
+
+    perplexity = max(2.0, min(30.0, (len(codes) - 1) / 3))
+    places = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        codes.double().numpy())
+    places = torch.from_numpy(places).float()
+    low, high = places.min(0).values, places.max(0).values
+    return (places - low) / (high - low).clamp(min=1e-9)
+
+
+def ship_model(run: str | os.PathLike, data: str | os.PathLike, target: str | os.PathLike,
+               label: str, gallery_size: int = 120, components: int = 10) -> KittenMixer:
+    """Write the model of `run`, with its gallery, map and sampler, into `target`."""
+    mixer = KittenMixer.load(run)
+    experiment = mixer.config.get("experiment", {})
+    splits = load_faces(data, mixer.image_size).split(experiment.get("val_fraction", 0.1),
+                                                      experiment.get("test_fraction", 0.1))
+    target = Path(target)
+    if target.exists():
+        shutil.rmtree(target)
+    info = {k: v for k, v in mixer.config.items() if k not in ("format", "architecture")}
+    save_model(mixer.model, target, dtype=torch.float16, label=label, **info)
+
+    shipped = KittenMixer.load(target)  # everything below from the float16 weights shipped
+    train_codes = shipped.posterior(splits["train"].images)[0]
+    save_sampler(target, fit_gaussian_mixture(train_codes, components))
+    test = splits["test"]
+    test_codes = shipped.posterior(test.images)[0]
+    chosen = pick_varied(test_codes, gallery_size)
+    codes = test_codes[chosen]
+    save_gallery(target, Gallery([test.names[i] for i in chosen], codes, latent_map(codes)))
+    return KittenMixer.load(target)
