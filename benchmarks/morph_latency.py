@@ -14,13 +14,13 @@ Without --model and without a shipped default model, it times a freshly initiali
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from common import prepare_threads
 from PIL import Image
 
 from kitten_mixer import PRESETS, VAE, KittenMixer
@@ -65,10 +65,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed morphs first")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if (busy := os.getloadavg()[0]) > 0.5:  # OpenMP threads of two busy processes collide
-        print(f"warning: load average {busy:.1f}: timings will be high (try an idle machine)")
+    prepare_threads(args.threads, "high")
 
     mixer, which = load_mixer(args.model)
     rng = np.random.default_rng(0)

@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import importlib
 import io
-import os
 import platform
 import tempfile
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import prepare_threads
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -177,10 +177,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if (busy := os.getloadavg()[0]) > 0.5:  # OpenMP threads of two busy processes collide
-        print(f"warning: load average {busy:.1f}: timings will be low (try an idle machine)")
+    prepare_threads(args.threads, "low")
 
     # The first optimizer built in a process imports torch._dynamo (about 1.5 s here): import it
     # before either timed run, so that the one that happens to run first does not pay for both.

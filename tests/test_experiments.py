@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import TINY, write_photos
 from PIL import Image
 
 from kitten_mixer import ExperimentConfig, KittenMixer, VAEConfig, run_experiment
@@ -16,8 +17,6 @@ from kitten_mixer.explore import explore
 from kitten_mixer.gallery import load_gallery, pick_varied
 from kitten_mixer.report import END, START, read_records, update_report
 from kitten_mixer.shipping import ship_model
-
-from conftest import TINY, write_photos
 
 TINY_RUN = ExperimentConfig(model=VAEConfig(**TINY), batch_size=8, epochs=2,
                             val_fraction=0.2, test_fraction=0.25, precision="fp32")
@@ -51,7 +50,8 @@ def test_grids_have_one_cell_per_image(trained):
     grid = reconstruction_grid([mixer, mixer], faces)
     assert grid.size == (3 * 18 + 2, 3 * 18 + 2)  # photo + 2 models, 3 rows
     assert reconstruction_grid([mixer], faces, with_photos=False).size == (18 + 2, 3 * 18 + 2)
-    assert interpolation_grid([mixer] * 2, faces[0], faces[1], 5).size == (5 * 18 + 2, 2 * 18 + 2)
+    morphs = interpolation_grid([mixer] * 2, faces, [(0, 1), (1, 2)], 5)
+    assert morphs.size == (5 * 18 + 2, 4 * 18 + 2)  # 2 pairs x 2 models
 
 
 def test_evaluate_command_writes_records_report_and_figures(trained, tmp_path, capsys):
@@ -70,6 +70,7 @@ def test_evaluate_command_writes_records_report_and_figures(trained, tmp_path, c
     assert "| run |" in text
     assert (tmp_path / "figs" / "reconstructions.png").is_file()
     assert (tmp_path / "figs" / "interpolations.png").is_file()
+    assert (tmp_path / "figs" / "morphs.png").is_file()
 
 
 def test_report_tables_come_from_the_records_alone(tmp_path):
@@ -133,7 +134,8 @@ def test_sweep_trains_and_evaluates_presets(tmp_path, monkeypatch, photo_folder)
 
 def test_explore_writes_a_report(tmp_path):
     write_photos(tmp_path / "photos", 6, size=(40, 30))
-    (tmp_path / "photos" / "copy.png").write_bytes((tmp_path / "photos" / "cat000.png").read_bytes())
+    first = (tmp_path / "photos" / "cat000.png").read_bytes()
+    (tmp_path / "photos" / "copy.png").write_bytes(first)
     (tmp_path / "photos" / "broken.jpg").write_text("no")
     report = explore(tmp_path / "photos", tmp_path / "report", samples=4)
     text = report.read_text()

@@ -81,6 +81,15 @@ def test_free_bits_do_not_penalise_small_kl():
     assert torch.allclose(terms.total - terms.reconstruction, torch.tensor(2.0))  # 4 units x 0.5
 
 
+def test_saturated_pixels_give_finite_gradients():
+    x = torch.tensor([[0.0, 1.0, 0.3]]).view(1, 3, 1, 1)
+    logits = torch.tensor([[-200.0, 50.0, 30.0]]).view(1, 3, 1, 1).requires_grad_(True)
+    x_hat = torch.sigmoid(logits)  # exactly 0.0, 1.0 and 1.0 in float32
+    loss = BetaLoss(beta=1.0)(x, x_hat, torch.zeros(1, 2), torch.zeros(1, 2))
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+
+
 def test_gradients_flow_to_both_parts():
     x, x_hat, mean, log_var = batch(4)
     x_hat.requires_grad_(True)

@@ -209,9 +209,11 @@ def _evaluate_runs(runs: list[str], data: str, results: str, report: str,
         rows = test.images[torch.tensor(evaluation.random_pairs(4, len(test), seed=1)).flatten()]
         evaluation.reconstruction_grid(mixers, rows, with_photos).save(
             Path(figures) / "reconstructions.png")
-        a, b = evaluation.random_pairs(1, len(test), seed=2)[0]
-        evaluation.interpolation_grid(mixers, test.images[a], test.images[b]).save(
+        pairs = evaluation.random_pairs(8, len(test), seed=2)
+        evaluation.interpolation_grid(mixers, test.images, pairs[:1]).save(
             Path(figures) / "interpolations.png")
+        evaluation.interpolation_grid(mixers, test.images, pairs).save(
+            Path(figures) / "morphs.png")
     print(f"wrote {results}/ and {report}")
 
 

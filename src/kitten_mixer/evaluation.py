@@ -103,12 +103,14 @@ def reconstruction_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,
     return image_grid(cells, columns=len(columns))
 
 
-def interpolation_grid(mixers: Sequence[KittenMixer], a: torch.Tensor, b: torch.Tensor,
-                       steps: int = 11, method: str = "linear") -> Image.Image:
-    """One row per model: the morph between the same two uint8 faces."""
+def interpolation_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,
+                       pairs: Sequence[tuple[int, int]], steps: int = 11,
+                       method: str = "linear") -> Image.Image:
+    """For each pair of uint8 faces, one row per model: the morph between the two."""
     cells = []
-    for mixer in mixers:
-        mean = mixer.posterior(torch.stack([a, b]))[0]
-        cells += tensor_to_images(_decode(mixer, interpolate_latents(mean[0], mean[1], steps,
-                                                                     method)))
+    for a, b in pairs:
+        for mixer in mixers:
+            mean = mixer.posterior(faces[[a, b]])[0]
+            path = interpolate_latents(mean[0], mean[1], steps, method)
+            cells += tensor_to_images(_decode(mixer, path))
     return image_grid(cells, columns=steps)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 LIKELIHOODS = ("bce", "gaussian")
+BCE_EPS = 1e-6
 
 
 class LossTerms(NamedTuple):
@@ -77,11 +78,12 @@ class BetaLoss(nn.Module):
         """Negative log-likelihood of each image, summed over its pixels: shape [N]."""
         x, x_hat = x.float(), x_hat.float()
         if self.config.likelihood == "bce":
-            # F.binary_cross_entropy's formula (logs floored at -100, as it does), without its
-            # range check: that check syncs with the GPU, and raises on NaN where we want to
-            # report a diverged run.
-            nll = -(x * torch.log(x_hat).clamp(min=-100)
-                    + (1 - x) * torch.log1p(-x_hat).clamp(min=-100))
+            # Written out rather than F.binary_cross_entropy, whose range check syncs with the
+            # GPU and raises on NaN where we want to report a diverged run. Probabilities are
+            # kept off 0 and 1 first: a saturated sigmoid gives exactly 1.0 in float32, and the
+            # gradient of log(1 - 1.0) is 0 * inf = NaN even behind a clamp of the log.
+            p = x_hat.clamp(BCE_EPS, 1 - BCE_EPS)
+            nll = -(x * torch.log(p) + (1 - x) * torch.log1p(-p))
         else:
             if self.config.sigma is None:
                 variance = (x - x_hat).pow(2).mean().detach().clamp(min=1e-6)
