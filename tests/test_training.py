@@ -64,6 +64,21 @@ def test_history_is_per_image_and_complete(tmp_path, tiny_faces):
     assert all(float(r["seconds"]) > 0 and float(r["images_per_second"]) > 0 for r in rows)
 
 
+def test_history_records_the_rate_each_epoch_ran_at(tmp_path, tiny_faces):
+    model = VAE.from_config(VAEConfig(**TINY))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    history = train(model, FaceLoader(tiny_faces, 8), None, 3, 1, "cpu", tmp_path, optimizer,
+                    BetaLoss(1.0), scheduler=scheduler, progress=False)
+    assert [row["lr"] for row in history] == pytest.approx([0.01, 0.005, 0.0025])
+    resumed = VAE.from_config(VAEConfig(**TINY))
+    optimizer = torch.optim.Adam(resumed.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    history = train(resumed, FaceLoader(tiny_faces, 8), None, 4, 1, "cpu", tmp_path, optimizer,
+                    BetaLoss(1.0), scheduler=scheduler, progress=False)
+    assert history[-1]["lr"] == pytest.approx(0.00125)  # the scheduler resumed too
+
+
 def test_best_models_and_checkpoints_are_written(tmp_path, tiny_faces):
     _, _, history = run(tmp_path, tiny_faces, 4, keep_checkpoints=2, info={"data": "fake"})
     best_epoch = min(history, key=lambda r: r["val_loss"])["epoch"]

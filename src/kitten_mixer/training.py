@@ -331,10 +331,11 @@ def train(model: VAE, train_loader: Iterable, val_loader: Iterable | None, epoch
             raise TrainingError(f"the loss became {bad[0]} in epoch {epoch}: training stopped "
                                 f"and nothing was saved; last good checkpoint: {where}. "
                                 "A lower learning rate may help.")
+        lr = optimizer.param_groups[0]["lr"]  # the rate this epoch ran at
         if scheduler is not None:
             scheduler.step()
         row = _stats_row(epoch, train_stats, val_stats, time.perf_counter() - began, n_train,
-                         train_seconds, optimizer.param_groups[0]["lr"])
+                         train_seconds, lr)
         history.append(row)
         if main_process:
             _save_epoch(model_dir, model, optimizer, scheduler, loss_function, history, best,
