@@ -12,6 +12,7 @@ from PIL import Image
 
 from kitten_mixer import ExperimentConfig, KittenMixer, VAEConfig, run_experiment
 from kitten_mixer.cli import main
+from kitten_mixer.data import load_faces
 from kitten_mixer.evaluation import evaluate_model, interpolation_grid, reconstruction_grid
 from kitten_mixer.explore import explore
 from kitten_mixer.gallery import load_gallery, pick_varied
@@ -107,8 +108,11 @@ def test_ship_writes_gallery_map_and_sampler(trained, tmp_path):
     assert size < (run / "model.safetensors").stat().st_size * 0.6  # float16
 
 
-def test_sample_command(trained, tmp_path, capsys):
-    ship_model(trained[0], trained[1], tmp_path / "m", "test", gallery_size=3, components=1)
+def test_ship_then_sample_commands(trained, tmp_path, capsys):
+    assert main(["ship", str(trained[0]), "--data", str(trained[1]), "--label", "test",
+                 "--to", str(tmp_path / "m")]) == 0
+    test_faces = load_faces(trained[1], 16).split(0.2, 0.25)["test"]
+    assert len(load_gallery(tmp_path / "m")) == len(test_faces)  # all: fewer than 120
     out = tmp_path / "grid.png"
     assert main(["sample", "-n", "5", "--seed", "1", "--model", str(tmp_path / "m"),
                  "--zoom", "1", "-o", str(out)]) == 0

@@ -46,7 +46,11 @@ def test_saved_beside_a_model_and_used_by_kitten_mixer(tmp_path, tiny_model):
     mixer = KittenMixer.load(tmp_path)
     with pytest.raises(ModelFileError, match="no sampler"):
         mixer.sample(2)
-    save_sampler(tmp_path, fit_gaussian_mixture(torch.randn(200, 8), components=2))
+    mixture = fit_gaussian_mixture(torch.randn(200, 8), components=2)
+    save_sampler(tmp_path, mixture)
+    loaded = load_sampler(tmp_path)
+    assert torch.allclose(loaded.cholesky, mixture.cholesky, atol=1e-3)
+    assert torch.equal(loaded.means, mixture.means)
     mixer = KittenMixer.load(tmp_path)
     kittens = mixer.sample(3, seed=5)
     assert len(kittens) == 3 and kittens[0].size == (16, 16)

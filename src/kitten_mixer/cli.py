@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.set_defaults(run=_train)
+    t.set_defaults(handler=_train)
 
     m = commands.add_parser("mix", help="morph one cat photo into another",
                             description="Morph cat photo A into cat photo B, as an animated "
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model", help="a saved-model folder (default: the shipped model)")
     m.add_argument("--zoom", type=_positive_int, default=2, help="enlarge images (default: 2)")
     m.add_argument("-o", "--output", required=True, help="morph.gif or morph.png")
-    m.set_defaults(run=_mix)
+    m.set_defaults(handler=_mix)
 
     s = commands.add_parser("sample", help="draw new kittens from the model's sampler",
                             description="Draw new kittens where real cats' codes lie, as a grid.")
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="a saved-model folder with a sampler (default: shipped)")
     s.add_argument("--zoom", type=_positive_int, default=2, help="enlarge images (default: 2)")
     s.add_argument("-o", "--output", required=True, help="grid.png")
-    s.set_defaults(run=_sample)
+    s.set_defaults(handler=_sample)
 
     e = commands.add_parser("evaluate", help="measure runs on the test split",
                             description="Measure trained runs on the test split of --data; "
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="put the photos themselves in the reconstruction grid (for local "
                    "use: the photos are not ours to publish)")
     e.add_argument("--no-kid", action="store_true", help="skip the KID columns (no extras)")
-    e.set_defaults(run=_evaluate)
+    e.set_defaults(handler=_evaluate)
 
     w = commands.add_parser("sweep", help="train and measure the original six variants",
                             description="Train presets v1-v6 with the same budget each "
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--results", default="experiments")
     w.add_argument("--report", default="docs/experiments.md")
     w.add_argument("--figures", default="docs/images")
-    w.set_defaults(run=_sweep)
+    w.set_defaults(handler=_sweep)
 
     h = commands.add_parser("ship", help="make a run the model the package ships",
                             description="Write a run's weights (float16), a gallery of "
@@ -120,14 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--data", required=True, help="the photos the run was trained on")
     h.add_argument("--label", required=True, help="what the model is, for people")
     h.add_argument("--to", help="target folder (default: the package's default model)")
-    h.set_defaults(run=_ship)
+    h.set_defaults(handler=_ship)
 
     x = commands.add_parser("explore", help="report on a data set of photos",
                             description="Counts, duplicates, sizes and modes, a sample grid, "
                             "the mean face, colour and brightness histograms, as markdown.")
     x.add_argument("--data", required=True)
     x.add_argument("-o", "--output", required=True, help="report folder")
-    x.set_defaults(run=_explore)
+    x.set_defaults(handler=_explore)
     return parser
 
 
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        args.handler(args)
     except KittenMixerError as e:
         print(f"kitten-mixer: error: {e}", file=sys.stderr)
         return 2

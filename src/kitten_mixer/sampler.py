@@ -97,9 +97,15 @@ def fit_gaussian_mixture(codes: torch.Tensor, components: int = 10, iterations: 
 
 
 def save_sampler(folder: str | os.PathLike, mixture: GaussianMixture) -> None:
-    """Write the mixture beside a saved model."""
+    """Write the mixture beside a saved model.
+
+    The Cholesky factors are stored as their lower triangles in float16: a quarter of the
+    size (2.5 MB instead of 10 for 10 components in 500 dimensions), and sampling needs no
+    more than three digits of them.
+    """
+    rows, cols = torch.tril_indices(*mixture.cholesky.shape[1:])
     tensors = {"weights": mixture.weights.contiguous(), "means": mixture.means.contiguous(),
-               "cholesky": mixture.cholesky.contiguous()}
+               "cholesky_lower": mixture.cholesky[:, rows, cols].half().contiguous()}
     atomic_write(Path(folder) / SAMPLER_FILE, lambda tmp: save_file(tensors, str(tmp)))
 
 
@@ -111,6 +117,11 @@ def load_sampler(folder: str | os.PathLike | None) -> GaussianMixture:
                              "fit one with `kitten-mixer fit-sampler`")
     try:
         tensors = load_file(str(path))
-        return GaussianMixture(tensors["weights"], tensors["means"], tensors["cholesky"])
+        weights, means = tensors["weights"], tensors["means"]
+        k, d = means.shape
+        rows, cols = torch.tril_indices(d, d)
+        cholesky = torch.zeros(k, d, d)
+        cholesky[:, rows, cols] = tensors["cholesky_lower"].float()
+        return GaussianMixture(weights, means, cholesky)
     except Exception as e:
         raise ModelFileError(f"{path}: damaged sampler file ({e})") from None
