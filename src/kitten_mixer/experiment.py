@@ -91,7 +91,7 @@ def _original(beta: float, **model: Any) -> ExperimentConfig:
 
 # The original project's six variants (see SEED_NOTES): its architecture at five betas, and a
 # smaller network (v3, whose exact size the original does not give: half the channels and one
-# layer less, 128 latent units, 0.4 M parameters instead of 7.5 M).
+# layer less, 128 latent units: 1.66 M parameters instead of 7.5 M).
 PRESETS: dict[str, ExperimentConfig] = {
     "v1": _original(1.0),
     "v2": _original(2.0),
