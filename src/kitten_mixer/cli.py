@@ -13,9 +13,8 @@ from PIL import Image
 
 from kitten_mixer import distributed, evaluation
 from kitten_mixer import report as reports
-from kitten_mixer.data import load_faces
 from kitten_mixer.errors import KittenMixerError
-from kitten_mixer.experiment import PRESETS, ExperimentConfig, run_experiment
+from kitten_mixer.experiment import PRESETS, ExperimentConfig, run_experiment, training_splits
 from kitten_mixer.explore import explore
 from kitten_mixer.gallery import load_gallery
 from kitten_mixer.images import centre_crop, image_grid, open_photo
@@ -188,9 +187,7 @@ def _sample(args: argparse.Namespace) -> None:
 def _evaluate_runs(runs: list[str], data: str, results: str, report: str,
                    figures: str | None, with_photos: bool = False, kid: bool = True) -> None:
     mixers = [KittenMixer.load(run) for run in runs]
-    split = mixers[0].config.get("experiment", {})
-    test = load_faces(data, mixers[0].image_size).split(
-        split.get("val_fraction", 0.1), split.get("test_fraction", 0.1))["test"]
+    test = training_splits(mixers[0].config, data, mixers[0].image_size)["test"]
     features = real = None
     if kid:
         from kitten_mixer.features import efficientnet_features

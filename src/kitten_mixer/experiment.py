@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from kitten_mixer import distributed
-from kitten_mixer.data import FaceLoader, load_faces
+from kitten_mixer.data import CatFaces, FaceLoader, load_faces
 from kitten_mixer.errors import DataError, TrainingError
 from kitten_mixer.loss import BetaLoss, LossConfig
 from kitten_mixer.model import VAE, VAEConfig
@@ -83,6 +83,15 @@ class ExperimentConfig:
             return cls.from_dict(data, base)
         except (TypeError, ValueError) as e:
             raise TrainingError(f"{path}: {e}") from None
+
+
+def training_splits(config: dict[str, Any], data: str | os.PathLike,
+                    size: tuple[int, int]) -> dict[str, CatFaces]:
+    """The train, validation and test faces a saved model's config says it was trained on."""
+    experiment = config.get("experiment", {})
+    defaults = ExperimentConfig()
+    return load_faces(data, size).split(experiment.get("val_fraction", defaults.val_fraction),
+                                        experiment.get("test_fraction", defaults.test_fraction))
 
 
 def _original(beta: float, **model: Any) -> ExperimentConfig:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from kitten_mixer.data import load_faces
+from kitten_mixer.experiment import training_splits
 from kitten_mixer.gallery import Gallery, pick_varied, save_gallery
 from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.sampler import fit_gaussian_mixture, save_sampler
@@ -36,9 +36,7 @@ def ship_model(run: str | os.PathLike, data: str | os.PathLike, target: str | os
                label: str, gallery_size: int = 120, components: int = 10) -> KittenMixer:
     """Write the model of `run`, with its gallery, map and sampler, into `target`."""
     mixer = KittenMixer.load(run)
-    experiment = mixer.config.get("experiment", {})
-    splits = load_faces(data, mixer.image_size).split(experiment.get("val_fraction", 0.1),
-                                                      experiment.get("test_fraction", 0.1))
+    splits = training_splits(mixer.config, data, mixer.image_size)
     target = Path(target)
     if target.exists():
         shutil.rmtree(target)
