@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--data", required=True)
     x.add_argument("-o", "--output", required=True, help="report folder")
     x.set_defaults(handler=_explore)
+
+    a = commands.add_parser("app", help="start the web app in your browser",
+                            description="Serve the Kitten Mixer web app on this machine "
+                            "(loopback only) until Ctrl+C.")
+    a.add_argument("--port", type=_positive_int, default=8501, help="(default: 8501)")
+    a.add_argument("--gallery", help="a folder or zip of cat photos to show instead of the "
+                   "cats embedded with the model")
+    a.add_argument("--model", help="a saved-model folder (default: the shipped model)")
+    a.set_defaults(handler=_app)
     return parser
 
 
@@ -244,18 +253,24 @@ def _explore(args: argparse.Namespace) -> None:
     print(f"wrote {explore(args.data, args.output)}")
 
 
+def _app(args: argparse.Namespace) -> int:
+    from kitten_mixer.webapp import run_app  # Streamlit loads only for this command
+
+    return run_app(args.port, args.gallery, args.model)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        status = args.handler(args)
     except KittenMixerError as e:
         print(f"kitten-mixer: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kitten-mixer: interrupted; the last checkpoint is kept", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,15 @@ class KittenMixerError(Exception):
 
 
 class PhotoError(KittenMixerError, ValueError):
-    """A photo that cannot be read: not an image, damaged, empty, too small or too large."""
+    """A photo that cannot be read: not an image, damaged, empty, too small or too large.
+
+    `reason` names the kind of failure for code that explains it in its own words (the app):
+    one of "missing", "type", "empty", "not-image", "too-large", "too-small", "damaged".
+    """
+
+    def __init__(self, message: str, reason: str = "damaged"):
+        super().__init__(message)
+        self.reason = reason
 
 
 class DataError(KittenMixerError, ValueError):

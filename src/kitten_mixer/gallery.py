@@ -45,6 +45,18 @@ def pick_varied(codes: torch.Tensor, count: int) -> list[int]:
     return chosen
 
 
+def latent_map(codes: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """2-D places [N, 2] in [0, 1] for codes, near each other when the codes are (t-SNE)."""
+    from sklearn.manifold import TSNE
+
+    perplexity = max(2.0, min(30.0, (len(codes) - 1) / 3))
+    places = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        codes.double().numpy())
+    places = torch.from_numpy(places).float()
+    low, high = places.min(0).values, places.max(0).values
+    return (places - low) / (high - low).clamp(min=1e-9)
+
+
 def save_gallery(folder: str | os.PathLike, gallery: Gallery) -> None:
     """Write the gallery beside a saved model."""
     if len(gallery.ids) != len(gallery.codes):

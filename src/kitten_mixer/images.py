@@ -40,35 +40,35 @@ def open_photo(photo: Photo, name: str | None = None, reduce_to: int | None = 25
     elif isinstance(photo, (str, os.PathLike)):
         path = Path(photo)
         if not path.is_file():
-            raise PhotoError(f"{label}: no such file")
+            raise PhotoError(f"{label}: no such file", "missing")
         with path.open("rb") as f:
             image = _decode(io.BytesIO(f.read()), label, reduce_to)
     else:
         raise PhotoError(f"{label}: expected a path, bytes, a PIL image or an array, "
-                         f"got {type(photo).__name__}")
+                         f"got {type(photo).__name__}", "type")
     return _to_rgb(image, label)
 
 
 def _decode(stream: io.BytesIO, label: str, reduce_to: int | None) -> Image.Image:
     if stream.getbuffer().nbytes == 0:
-        raise PhotoError(f"{label}: the file is empty")
+        raise PhotoError(f"{label}: the file is empty", "empty")
     try:
         with warnings.catch_warnings():  # we apply our own, lower, size limit just below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(stream)
     except UnidentifiedImageError:
-        raise PhotoError(f"{label}: not an image Pillow can read") from None
+        raise PhotoError(f"{label}: not an image Pillow can read", "not-image") from None
     except Image.DecompressionBombError:
-        raise PhotoError(f"{label}: too large (over {MAX_PIXELS // 1_000_000} megapixels)") \
-            from None
+        raise PhotoError(f"{label}: too large (over {MAX_PIXELS // 1_000_000} megapixels)",
+                         "too-large") from None
     except (OSError, ValueError) as e:
         raise PhotoError(f"{label}: unreadable image ({e})") from None
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise PhotoError(f"{label}: {width}x{height} is too large "
-                         f"(over {MAX_PIXELS // 1_000_000} megapixels)")
+                         f"(over {MAX_PIXELS // 1_000_000} megapixels)", "too-large")
     if min(width, height) < MIN_SIDE:
-        raise PhotoError(f"{label}: {width}x{height} is too small to hold a face")
+        raise PhotoError(f"{label}: {width}x{height} is too small to hold a face", "too-small")
     if reduce_to:
         image.draft("RGB", (reduce_to, reduce_to))
     try:
@@ -106,9 +106,10 @@ def _array_to_image(array: np.ndarray, label: str) -> Image.Image:
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
-        raise PhotoError(f"{label}: an array of shape {a.shape} is not an image")
+        raise PhotoError(f"{label}: an array of shape {a.shape} is not an image", "not-image")
     if min(a.shape[:2]) < MIN_SIDE:
-        raise PhotoError(f"{label}: {a.shape[1]}x{a.shape[0]} is too small to hold a face")
+        raise PhotoError(f"{label}: {a.shape[1]}x{a.shape[0]} is too small to hold a face",
+                         "too-small")
     if a.dtype == np.uint8:
         pass
     elif np.issubdtype(a.dtype, np.floating):
@@ -117,7 +118,7 @@ def _array_to_image(array: np.ndarray, label: str) -> Image.Image:
         top = 65535 if a.max(initial=0) > 255 else 255
         a = (a.astype(np.float64) * (255.0 / top) + 0.5).clip(0, 255).astype(np.uint8)
     else:
-        raise PhotoError(f"{label}: arrays of {a.dtype} are not images")
+        raise PhotoError(f"{label}: arrays of {a.dtype} are not images", "not-image")
     if a.ndim == 2:
         a = np.stack([a] * 3, axis=-1)
     if a.shape[2] == 4:

@@ -29,12 +29,19 @@ def interpolate_latents(a: torch.Tensor, b: torch.Tensor, steps: int = 11,
     in high dimensions it keeps the midpoints as far from the origin as real codes are,
     where the straight line cuts through the less likely middle.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if steps < 2:
         raise ValueError("a morph needs at least 2 steps (its two ends)")
+    return latent_path(a, b, torch.linspace(0, 1, steps, dtype=torch.float64), method)
+
+
+def latent_path(a: torch.Tensor, b: torch.Tensor, ts: torch.Tensor | Sequence[float],
+                method: str = "linear") -> torch.Tensor:
+    """The points at fractions `ts` of the way from a (t=0) to b (t=1): [len(ts), latent_dims].
+    See `interpolate_latents` for the methods."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     a, b = a.flatten().double(), b.flatten().double()
-    t = torch.linspace(0, 1, steps, dtype=torch.float64).unsqueeze(1)
+    t = torch.as_tensor(ts, dtype=torch.float64).reshape(-1, 1)
     if method == "linear":
         path = (1 - t) * a + t * b
     else:
@@ -47,7 +54,8 @@ def interpolate_latents(a: torch.Tensor, b: torch.Tensor, steps: int = 11,
             direction = (torch.sin((1 - t) * omega) * unit_a + torch.sin(t * omega) * unit_b) \
                 / torch.sin(omega)
             path = direction * ((1 - t) * norm_a + t * norm_b)
-        path[0], path[-1] = a, b  # exact ends, whatever the rounding
+    ends = t.flatten()
+    path[ends == 0], path[ends == 1] = a, b  # exact ends, whatever the rounding
     return path.float()
 
 

@@ -14,22 +14,10 @@ from pathlib import Path
 import torch
 
 from kitten_mixer.experiment import training_splits
-from kitten_mixer.gallery import Gallery, pick_varied, save_gallery
+from kitten_mixer.gallery import Gallery, latent_map, pick_varied, save_gallery
 from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.sampler import fit_gaussian_mixture, save_sampler
 from kitten_mixer.saving import save_model
-
-
-def latent_map(codes: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """2-D places [N, 2] in [0, 1] for codes, near each other when the codes are (t-SNE)."""
-    from sklearn.manifold import TSNE
-
-    perplexity = max(2.0, min(30.0, (len(codes) - 1) / 3))
-    places = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
-        codes.double().numpy())
-    places = torch.from_numpy(places).float()
-    low, high = places.min(0).values, places.max(0).values
-    return (places - low) / (high - low).clamp(min=1e-9)
 
 
 def ship_model(run: str | os.PathLike, data: str | os.PathLike, target: str | os.PathLike,

@@ -1,0 +1,213 @@
+"""What the web app computes, apart from Streamlit: its cats, their map, morphs and uploads.
+
+Everything here is plain Python, so it can be tested and timed without a browser. The app
+loads one `Resources` per server (model, gallery cats, map) and keeps each visitor's own cats
+(uploads, new kittens) in that visitor's session.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from kitten_mixer.data import load_faces
+from kitten_mixer.errors import PhotoError
+from kitten_mixer.faces import Box, face_or_centre
+from kitten_mixer.gallery import latent_map, load_gallery, pick_varied
+from kitten_mixer.images import open_photo
+from kitten_mixer.mixer import KittenMixer, interpolate_latents, latent_path
+
+# A photo gallery larger than this shows the most varied cats among them.
+MAX_GALLERY = 240
+# Uploads larger than this are refused before they are decoded.
+MAX_UPLOAD_MB = 20
+# How large cats are drawn on the page (the model's 64 pixels are enlarged, not invented).
+ZOOM = 2
+
+
+@dataclass(frozen=True)
+class Cat:
+    """One cat the app can mix: its face (what the model sees) and its latent code."""
+
+    key: str  # unique in a session: "g:<id>" gallery, "u:<hash>" upload, "k:<seed>:<i>" kitten
+    name: str
+    code: torch.Tensor
+    face: Image.Image
+    origin: str  # "gallery", "upload" or "kitten"
+
+
+@dataclass
+class Resources:
+    """What one server loads once and shares between all visitors."""
+
+    mixer: KittenMixer
+    cats: list[Cat]
+    places: np.ndarray  # [N, 2] in [0, 1]: each gallery cat's place on the latent map
+    source: str  # "embedded" or the photo gallery's path
+
+    def __post_init__(self):
+        self.codes = torch.stack([cat.code for cat in self.cats])
+        self.by_key = {cat.key: cat for cat in self.cats}
+        # Encoded once per server: the gallery's pictures and the map's tooltips.
+        self.pngs = {cat.key: png_bytes(enlarge(cat.face)) for cat in self.cats}
+        self.urls = {cat.key: data_url(cat.face) for cat in self.cats}
+
+
+def load_resources(model: str | os.PathLike | None = None,
+                   gallery: str | os.PathLike | None = None) -> Resources:
+    """The model and the gallery: the cats shipped with the model (decoded from their codes,
+    with their precomputed map), or the photos in a folder or zip (`gallery`)."""
+    torch.set_num_threads(min(4, torch.get_num_threads()))
+    mixer = KittenMixer.load(model)
+    if gallery is None:
+        shipped = load_gallery(mixer.folder)
+        faces = mixer.decode(shipped.codes)
+        cats = [Cat(f"g:{i}", _short_name(i), code, face, "gallery")
+                for i, code, face in zip(shipped.ids, shipped.codes, faces)]
+        places = shipped.map.numpy() if shipped.map is not None \
+            else latent_map(shipped.codes).numpy()
+        return Resources(mixer, cats, places, "embedded")
+    photos = load_faces(gallery, mixer.image_size)
+    codes = mixer.posterior(photos.images)[0]
+    keep = sorted(pick_varied(codes, MAX_GALLERY)) if len(codes) > MAX_GALLERY \
+        else list(range(len(codes)))
+    faces = photos.images[keep].permute(0, 2, 3, 1).numpy()
+    cats = [Cat(f"g:{photos.names[i]}", _short_name(photos.names[i]), codes[i],
+                Image.fromarray(face), "gallery") for i, face in zip(keep, faces)]
+    return Resources(mixer, cats, latent_map(codes[keep]).numpy(), str(gallery))
+
+
+def _short_name(name: str) -> str:
+    return Path(name).stem[:24]
+
+
+def place_on_map(resources: Resources, code: torch.Tensor, neighbours: int = 3) -> np.ndarray:
+    """Where a new cat goes on the gallery's map: near the gallery cats nearest its code
+    (a weighted mean of their places), since the map itself is not recomputed per visitor."""
+    distance = (resources.codes - code).norm(dim=1)
+    nearest = distance.argsort()[:neighbours]
+    weights = 1.0 / (distance[nearest].double().numpy() + 1e-6)
+    return (resources.places[nearest.numpy()] * weights[:, None]).sum(0) / weights.sum()
+
+
+def morph(resources: Resources, a: Cat, b: Cat, steps: int = 11,
+          method: str = "linear") -> list[Image.Image]:
+    """The `steps` kittens from a to b, ends included. Deterministic: codes are means."""
+    return resources.mixer.decode(interpolate_latents(a.code, b.code, steps, method))
+
+
+def mix_one(resources: Resources, a: Cat, b: Cat, ratio: float,
+            method: str = "linear") -> Image.Image:
+    """The single kitten `ratio` of the way from a (0) to b (1)."""
+    ratio = min(max(float(ratio), 0.0), 1.0)
+    code = latent_path(a.code, b.code, [ratio], method)[0]
+    return resources.mixer.decode(code)[0]
+
+
+def enlarge(image: Image.Image, zoom: int = ZOOM) -> Image.Image:
+    return image.resize((image.width * zoom, image.height * zoom), Image.Resampling.LANCZOS)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    # Level 1 writes a 128-pixel cat in 1 ms instead of 6, for files about 10% larger.
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def gif_bytes(frames: list[Image.Image], duration_ms: int = 120) -> bytes:
+    """An endless animated GIF that goes from the first frame to the last and back.
+
+    All frames share one palette, taken from all of them at once: 10 ms for a 2x morph,
+    where letting Pillow quantize each frame on its own takes 30 times longer.
+    """
+    palette = strip(frames, pad=0).quantize(256, method=Image.Quantize.FASTOCTREE)
+    loop = [frame.quantize(palette=palette, dither=Image.Dither.NONE)
+            for frame in frames + frames[-2:0:-1]]
+    buffer = io.BytesIO()
+    loop[0].save(buffer, format="GIF", save_all=True, append_images=loop[1:],
+                 duration=duration_ms, loop=0)
+    return buffer.getvalue()
+
+
+def strip(images: list[Image.Image], pad: int = 2) -> Image.Image:
+    """Images side by side on white, one row."""
+    width = sum(image.width for image in images) + pad * (len(images) + 1)
+    height = max(image.height for image in images) + 2 * pad
+    canvas = Image.new("RGB", (width, height), "white")
+    x = pad
+    for image in images:
+        canvas.paste(image, (x, pad))
+        x += image.width + pad
+    return canvas
+
+
+def data_url(image: Image.Image, quality: int = 85) -> str:
+    """A small JPEG as a data: URL, for a chart's tooltip."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What became of one uploaded file: a cat (with the photo and the face's box shown), or
+    the reason it could not be used."""
+
+    name: str
+    cat: Cat | None = None
+    preview: Image.Image | None = None  # the photo, small, with the face's box drawn
+    box: Box | None = None
+    error: str | None = None  # a PhotoError reason, or "too-large-upload"
+
+
+def read_upload(resources: Resources, name: str, data: bytes,
+                max_bytes: int = MAX_UPLOAD_MB * 1024 * 1024) -> Upload:
+    """Find the cat's face in an uploaded photo, crop it like the training faces and encode it.
+
+    Never raises on bad input: the result's `error` says what was wrong.
+    """
+    if len(data) > max_bytes:
+        return Upload(name, error="too-large-upload")
+    try:
+        face, box = face_or_centre(data, size=resources.mixer.image_size[0])
+        preview = open_photo(data, name)
+    except PhotoError as e:
+        return Upload(name, error=e.reason)
+    except Exception:  # a decoder bug on a hostile file must not reach the visitor
+        return Upload(name, error="damaged")
+    if box is not None:
+        scale = preview.width / _photo_width(data)
+        draw = ImageDraw.Draw(preview)
+        draw.rectangle([round(v * scale) for v in box], outline=(255, 64, 64),
+                       width=max(2, preview.width // 100))
+    preview.thumbnail((320, 320))
+    code = resources.mixer.encode(face)[0]
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    cat = Cat(f"u:{digest}", _short_name(name), code, face, "upload")
+    return Upload(name, cat, preview, box)
+
+
+def _photo_width(data: bytes) -> float:
+    """The width, after EXIF rotation, of the full-size photo that face boxes are measured in
+    (read from the header, without decoding the pixels)."""
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        orientation = image.getexif().get(0x0112, 1)
+    return float(height if orientation in (5, 6, 7, 8) else width)
+
+
+def new_kittens(resources: Resources, n: int, seed: int) -> list[Cat]:
+    """n cats drawn from the model's sampler; the same seed gives the same kittens."""
+    codes = resources.mixer.sampler.sample(n, seed)
+    faces = resources.mixer.decode(codes)
+    return [Cat(f"k:{seed}:{i}", f"#{seed}-{i + 1}", code, face, "kitten")
+            for i, (code, face) in enumerate(zip(codes, faces))]
