@@ -123,8 +123,9 @@ def sidebar() -> tuple[int, str]:
                  key="language", horizontal=True)
         st.header(t("settings"))
         steps = st.slider(t("steps"), 3, MAX_STEPS, 11, help=t("steps_help"), key="steps")
-        method = st.radio(t("method"), METHODS, format_func=t, help=t("method_help"),
-                          key="method", horizontal=True)
+        language = st.session_state.language  # bound now: labels are formatted later too
+        method = st.radio(t("method"), METHODS, format_func=lambda m: text(m, language),
+                          help=t("method_help"), key="method", horizontal=True)
         st.header(t("upload"))
         files = st.file_uploader(t("upload_label"), type=["jpg", "jpeg", "png", "webp"],
                                  accept_multiple_files=True, help=t("upload_help"),

@@ -1,0 +1,277 @@
+"""The web app, flow by flow, in Streamlit's AppTest (no browser): choosing, removing, pages,
+languages, uploads good and bad, new kittens and the mix slider. The browser test is in
+test_app_browser.py."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import write_photos
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from kitten_mixer.webapp import app_environment, core, streamlit_command
+from kitten_mixer.webapp.texts import TEXTS
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "src" / "kitten_mixer" / "webapp" / "streamlit_app.py"
+PHOTOS_ZIP = REPO.parent / "shared" / "data" / "photos.zip"
+STEPS = 11
+
+
+@pytest.fixture(scope="module")
+def resources() -> core.Resources:
+    return core.load_resources()
+
+
+def start() -> AppTest:
+    app = AppTest.from_file(str(SCRIPT), default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+@pytest.fixture
+def app(monkeypatch) -> AppTest:
+    monkeypatch.delenv("KITTEN_MIXER_GALLERY", raising=False)
+    monkeypatch.delenv("KITTEN_MIXER_MODEL", raising=False)
+    return start()
+
+
+def select_buttons(app: AppTest) -> list:
+    return [b for b in app.button if b.key.startswith("select-")]
+
+
+def click(app: AppTest, key: str) -> AppTest:
+    app.button(key=key).click().run()
+    assert not app.exception, app.exception
+    return app
+
+
+def morph_pngs(app: AppTest) -> list:
+    return [b for b in app.get("download_button") if b.proto.id and "png-" in b.proto.id]
+
+
+def texts_of(app: AppTest) -> str:
+    parts = [m.value for m in [*app.markdown, *app.caption, *app.info, *app.warning,
+                                *app.error, *app.success, *app.subheader, *app.title]]
+    return "\n".join(str(p) for p in parts)
+
+
+def image_captions(app: AppTest) -> list[str]:
+    return [caption for image in app.get("image") for caption in image.captions]
+
+
+def choose_two(app: AppTest) -> tuple[str, str]:
+    first, second = (b.key for b in select_buttons(app)[:2])
+    click(app, first)
+    click(app, second)
+    return first.removeprefix("select-"), second.removeprefix("select-")
+
+
+def test_the_first_page_shows_15_cats_in_spanish(app):
+    buttons = select_buttons(app)
+    assert len(buttons) == 15
+    assert {b.label for b in buttons} == {"Seleccionar"}
+    assert app.title[0].value == TEXTS["title"]["es"]
+    assert app.button(key="previous").disabled and not app.button(key="next").disabled
+    assert "Página 1 de 8" in texts_of(app)  # 120 embedded cats
+
+
+def test_choosing_two_cats_shows_the_morph_with_downloads(app):
+    a, b = choose_two(app)
+    assert app.session_state["chosen"] == [a, b]
+    # photo A, 11 steps, photo B: 13 images, each with its PNG button
+    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
+    labels = {b.label for b in app.get("download_button")}
+    assert {TEXTS["download_gif"]["es"], TEXTS["download_strip"]["es"],
+            TEXTS["download_mix"]["es"]} <= labels
+    assert TEXTS["morph"]["es"] in texts_of(app)
+    # with two chosen, no third cat can be selected
+    assert all(b.disabled for b in select_buttons(app))
+
+
+def test_removing_a_cat_hides_the_morph(app):
+    a, b = choose_two(app)
+    click(app, f"remove-{a}")
+    assert app.session_state["chosen"] == [b]
+    assert not any(b.label == "PNG" for b in app.get("download_button"))
+    assert not select_buttons(app)[0].disabled
+    click(app, f"remove-{b}")
+    assert app.session_state["chosen"] == []
+
+
+def test_the_steps_slider_changes_the_morph_length(app):
+    choose_two(app)
+    app.slider(key="steps").set_value(5).run()
+    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == 5 + 2
+
+
+def test_spherical_interpolation_runs(app):
+    choose_two(app)
+    app.radio(key="method").set_value("slerp").run()
+    assert not app.exception
+    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
+
+
+def test_pages_turn_forward_and_back(app):
+    first_page = [b.key for b in select_buttons(app)]
+    click(app, "next")
+    second_page = [b.key for b in select_buttons(app)]
+    assert len(second_page) == 15 and not set(first_page) & set(second_page)
+    assert not app.button(key="previous").disabled
+    click(app, "previous")
+    assert [b.key for b in select_buttons(app)] == first_page
+
+
+def test_the_last_page_has_no_next(app):
+    for _ in range(7):
+        click(app, "next")
+    assert "Página 8 de 8" in texts_of(app)
+    assert app.button(key="next").disabled
+
+
+def test_the_language_toggle_switches_every_text(app):
+    app.radio(key="language").set_value("en").run()
+    assert app.title[0].value == TEXTS["title"]["en"]
+    assert {b.label for b in select_buttons(app)} == {"Select"}
+    assert app.button(key="next").label == "Next"
+    a, _ = choose_two(app)
+    assert app.button(key=f"remove-{a}").label == "Remove"
+    app.radio(key="language").set_value("es").run()
+    assert app.button(key=f"remove-{a}").label == "Eliminar"
+
+
+def photo_bytes(name: str) -> bytes:
+    if not PHOTOS_ZIP.is_file():
+        pytest.skip("needs ../shared/data/photos.zip")
+    with zipfile.ZipFile(PHOTOS_ZIP) as archive:
+        return archive.read(name)
+
+
+def upload(app: AppTest, *files: tuple[str, bytes]) -> AppTest:
+    app.get("file_uploader")[0].set_value(
+        [(name, data, "image/jpeg") for name, data in files]).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_uploading_a_cat_photo_finds_the_face_and_adds_the_cat(app):
+    upload(app, ("my-cat.jpg", photo_bytes("photos/cat.1.jpg")))
+    own = list(app.session_state["own"].values())
+    assert len(own) == 1 and own[0].origin == "upload"
+    assert "my-cat.jpg: cara encontrada" in texts_of(app)
+    # the new cat is first in the gallery, and mixes with a gallery cat
+    first, second = (b.key for b in select_buttons(app)[:2])
+    assert first == f"select-{own[0].key}"
+    click(app, first)
+    click(app, second)
+    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
+
+
+def test_a_photo_without_a_face_is_centre_cropped_with_a_note(app):
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG")
+    upload(app, ("noise.png", buffer.getvalue()))
+    assert len(app.session_state["own"]) == 1
+    assert any("noise.png: no encontramos una cara" in w.value for w in app.warning)
+
+
+def test_bad_uploads_get_a_message_each_and_no_traceback(app):
+    good = io.BytesIO()
+    Image.new("RGB", (200, 200), "orange").save(good, "JPEG")
+    truncated = good.getvalue()[: len(good.getvalue()) // 2]
+    upload(app, ("notes.jpg", b"this is a text file, not a photo"),
+           ("empty.png", b""), ("half.jpg", truncated))
+    errors = "\n".join(e.value for e in app.error)
+    assert "notes.jpg: no es una imagen" in errors
+    assert "empty.png: el archivo está vacío" in errors
+    assert "half.jpg: la imagen está dañada" in errors
+    assert not app.session_state["own"]
+    assert not app.exception
+
+
+def test_an_upload_over_the_size_limit_is_refused(resources):
+    result = core.read_upload(resources, "big.jpg", b"\xff" * 2048, max_bytes=1024)
+    assert result.cat is None and result.error == "too-large-upload"
+
+
+def test_new_kittens_join_the_gallery_and_mix(app):
+    click(app, "kittens")
+    own = list(app.session_state["own"].values())
+    assert len(own) == 5 and all(cat.origin == "kitten" for cat in own)
+    assert [b.key for b in select_buttons(app)[:5]] == [f"select-{c.key}" for c in own]
+    click(app, f"select-{own[0].key}")
+    click(app, f"select-{own[1].key}")
+    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
+
+
+def test_the_mix_slider_moves_the_single_kitten(app):
+    choose_two(app)
+    app.slider(key="ratio").set_value(20).run()
+    assert not app.exception
+    assert "80% del primero, 20% del segundo" in image_captions(app)
+
+
+def test_the_mix_ends_are_the_two_cats(resources):
+    a, b = resources.cats[:2]
+    ends = resources.mixer.decode(torch.stack([a.code, b.code]))
+    for ratio, expected in ((0.0, ends[0]), (1.0, ends[1])):
+        assert np.array_equal(np.asarray(core.mix_one(resources, a, b, ratio)),
+                              np.asarray(expected))
+    middle = np.asarray(core.mix_one(resources, a, b, 0.5), dtype=float)
+    assert np.abs(middle - np.asarray(ends[0], dtype=float)).mean() > 1
+
+
+def test_the_same_two_cats_always_give_the_same_morph(resources):
+    a, b = resources.cats[3], resources.cats[7]
+    one = [np.asarray(i) for i in core.morph(resources, a, b, 11, "slerp")]
+    two = [np.asarray(i) for i in core.morph(resources, a, b, 11, "slerp")]
+    assert all(np.array_equal(x, y) for x, y in zip(one, two))
+
+
+def test_the_gif_and_strip_hold_the_morph(resources):
+    frames = core.morph(resources, *resources.cats[:2], steps=7)
+    gif = Image.open(io.BytesIO(core.gif_bytes(frames)))
+    assert gif.n_frames == 2 * 7 - 2  # there and back again
+    strip = Image.open(io.BytesIO(core.png_bytes(core.strip(frames, pad=2))))
+    assert strip.size == (7 * 64 + 8 * 2, 64 + 4)
+
+
+def test_new_cats_are_placed_near_their_nearest_gallery_cat(resources):
+    cat = resources.cats[10]
+    place = core.place_on_map(resources, cat.code)
+    assert np.allclose(place, resources.places[10], atol=1e-3)
+
+
+def test_a_photo_gallery_replaces_the_embedded_one(tmp_path, monkeypatch):
+    write_photos(tmp_path / "gallery", 20)
+    (tmp_path / "gallery" / "broken.jpg").write_bytes(b"not a photo")
+    monkeypatch.setenv("KITTEN_MIXER_GALLERY", str(tmp_path / "gallery"))
+    app = start()
+    buttons = select_buttons(app)
+    assert len(buttons) == 15 and buttons[0].key == "select-g:cat000.png"
+    assert "Página 1 de 2" in texts_of(app)
+
+
+def test_a_missing_model_is_reported_on_the_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("KITTEN_MIXER_MODEL", str(tmp_path / "nowhere"))
+    app = AppTest.from_file(str(SCRIPT), default_timeout=120).run()
+    assert not app.exception
+    assert "No se pudo cargar el modelo" in app.error[0].value
+
+
+def test_the_app_command_serves_on_loopback_only(tmp_path):
+    command = streamlit_command(8600)
+    assert command[command.index("--server.address") + 1] == "127.0.0.1"
+    assert command[command.index("--server.port") + 1] == "8600"
+    assert str(SCRIPT) in command
+    with pytest.raises(Exception, match="no such file"):
+        app_environment(gallery=tmp_path / "missing.zip")
+    assert app_environment(gallery=tmp_path)["KITTEN_MIXER_GALLERY"] == str(tmp_path)
