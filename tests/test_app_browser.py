@@ -1,0 +1,91 @@
+"""The app end to end in a real headless Chromium: start the server on loopback, click two cats,
+wait for the morph, and save a screenshot. scripts/test installs Debian's chromium for it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kitten_mixer.webapp import app_environment, streamlit_command
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+STEPS = 11
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("no chromium: scripts/test installs it")
+        pytest.skip("no chromium on this machine (scripts/test installs it)")
+    port = free_port()
+    process = subprocess.Popen(streamlit_command(port), env=app_environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            output = process.stdout.read().decode(errors="replace")
+            pytest.fail(f"the app did not start:\n{output}")
+        time.sleep(0.2)
+    yield url
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_two_clicks_make_a_morph_in_chromium(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server)
+            select = page.get_by_role("button", name="Seleccionar", exact=True)
+            select.first.wait_for(timeout=60_000)
+            assert select.count() == 15
+            select.nth(0).click()
+            page.get_by_role("button", name="Eliminar").first.wait_for(timeout=30_000)
+            select.nth(1).click()
+            downloads = page.get_by_role("button", name="PNG", exact=True)
+            downloads.nth(STEPS + 1).wait_for(timeout=30_000)
+            assert downloads.count() == STEPS + 2
+            assert page.get_by_role("button", name="Eliminar").count() == 2
+            assert page.locator("[data-testid='stException']").count() == 0
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Descargar la animación (GIF)").click()
+            gif = tmp_path / "morph.gif"
+            download.value.save_as(gif)
+            assert gif.read_bytes()[:6] == b"GIF89a"
+            screenshot = tmp_path / "morph.png"
+            page.screenshot(path=str(screenshot))
+            assert screenshot.stat().st_size > 10_000
+        finally:
+            browser.close()
+    print(f"screenshot: {Path(screenshot)}")
