@@ -86,6 +86,21 @@ def test_two_clicks_make_a_morph_in_chromium(server, tmp_path):
             screenshot = tmp_path / "morph.png"
             page.screenshot(path=str(screenshot))
             assert screenshot.stat().st_size > 10_000
+            # the latent map: remove a cat, then choose one by clicking its face on the map
+            page.get_by_role("button", name="Eliminar").first.click()
+            page.wait_for_function("document.querySelectorAll('button').length > 0 && "
+                                   "[...document.querySelectorAll('button')]"
+                                   ".filter(b => b.innerText === 'Eliminar').length === 1")
+            page.get_by_role("tab", name="Mapa latente").click()
+            faces = page.locator("[data-testid='stVegaLiteChart'] image")
+            faces.first.wait_for(timeout=30_000)
+            assert faces.count() == 120
+            faces.nth(60).hover(force=True)
+            tooltip = page.locator("#vg-tooltip-element img")
+            tooltip.wait_for(timeout=10_000)  # hovering shows the cat's picture
+            faces.nth(60).click(force=True)
+            page.get_by_role("button", name="Eliminar").nth(1).wait_for(timeout=30_000)
+            downloads.nth(STEPS + 1).wait_for(timeout=30_000)
         finally:
             browser.close()
     print(f"screenshot: {Path(screenshot)}")

@@ -14,6 +14,7 @@ import math
 import os
 import secrets
 
+import pandas as pd
 import streamlit as st
 
 from kitten_mixer.mixer import METHODS
@@ -26,6 +27,8 @@ PER_PAGE = 15
 COLUMNS = 5
 KITTENS_PER_DRAW = 5
 MAX_STEPS = 21
+# Map frames: gallery, upload, new kitten, chosen.
+KIND_COLOURS = ["#9ecae9", "#2ca02c", "#ff7f0e", "#d62728"]
 
 
 @st.cache_resource(show_spinner=False)
@@ -250,22 +253,30 @@ def latent_map() -> None:
         x, y = core.place_on_map(RESOURCES, cat.code)
         rows.append(_map_row(cat, x, y, _own_url(cat.key, cat), chosen))
     kind = t("map_kind")
+    kinds = [t(f"kind_{k}") for k in ("gallery", "upload", "kitten", "chosen")]
+    axis = {"type": "quantitative", "axis": None, "scale": {"domain": [-0.03, 1.03]}}
     spec = {
-        "height": 520,
-        "params": [{"name": "pick", "select": {"type": "point", "fields": ["key"],
-                                                "on": "click", "clear": False}}],
-        "mark": {"type": "circle", "opacity": 0.85, "stroke": "black"},
-        "encoding": {
-            "x": {"field": "x", "type": "quantitative", "axis": None},
-            "y": {"field": "y", "type": "quantitative", "axis": None},
-            "color": {"field": "kind", "type": "nominal", "title": kind},
-            "size": {"field": "size", "type": "quantitative", "legend": None,
-                     "scale": {"range": [60, 400]}},
-            "strokeWidth": {"field": "stroke", "type": "quantitative", "legend": None},
-            "tooltip": [{"field": "image"}, {"field": "name"}],
-        },
+        "height": 560,
+        "layer": [
+            {   # under each face, a frame coloured by kind; thick for the chosen ones
+                "mark": {"type": "square", "filled": False, "size": 1100},
+                "encoding": {"x": {"field": "x", **axis}, "y": {"field": "y", **axis},
+                             "color": {"field": "kind", "type": "nominal", "title": kind,
+                                       "scale": {"domain": kinds, "range": KIND_COLOURS}},
+                             "strokeWidth": {"field": "stroke", "type": "quantitative",
+                                             "legend": None, "scale": None}},
+            },
+            {   # every cat as its own little face: similar cats make visible neighbourhoods
+                "params": [{"name": "pick", "select": {"type": "point", "fields": ["key"],
+                                                        "on": "click", "clear": False}}],
+                "mark": {"type": "image", "width": 30, "height": 30, "cursor": "pointer"},
+                "encoding": {"x": {"field": "x", **axis}, "y": {"field": "y", **axis},
+                             "url": {"field": "image", "type": "nominal"},
+                             "tooltip": [{"field": "image"}, {"field": "name", "title": t("cat")}]},
+            },
+        ],
     }
-    st.vega_lite_chart({"values": rows}, spec, key="map", on_select=on_map_click,
+    st.vega_lite_chart(pd.DataFrame(rows), spec, key="map", on_select=on_map_click,
                        selection_mode="pick", width="stretch")
 
 
@@ -273,7 +284,7 @@ def _map_row(cat: core.Cat, x: float, y: float, url: str, chosen: set[str]) -> d
     picked = cat.key in chosen
     return {"x": float(x), "y": float(y), "key": cat.key, "name": cat.name, "image": url,
             "kind": t("kind_chosen") if picked else t(f"kind_{cat.origin}"),
-            "size": 3 if picked else 1, "stroke": 2 if picked else 0}
+            "stroke": 4 if picked else 1}
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)

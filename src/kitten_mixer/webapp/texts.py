@@ -48,6 +48,7 @@ TEXTS: dict[str, dict[str, str]] = {
               "latentes). Pasa el ratón por un punto para ver el gato; haz clic para elegirlo.",
         "en": "Each point is a cat; similar cats sit together (t-SNE of their latent codes). "
               "Hover over a point to see the cat; click it to choose it."},
+    "cat": {"es": "Gato", "en": "Cat"},
     "map_kind": {"es": "Tipo", "en": "Kind"},
     "kind_gallery": {"es": "galería", "en": "gallery"},
     "kind_upload": {"es": "tu foto", "en": "your photo"},
