@@ -137,7 +137,11 @@ def test_the_last_page_has_no_next(app):
 
 
 def test_the_language_toggle_switches_every_text(app):
+    app.slider(key="steps").set_value(7).run()
+    app.radio(key="method").set_value("slerp").run()
     app.radio(key="language").set_value("en").run()
+    assert app.slider(key="steps").value == 7  # settings survive the switch
+    assert app.radio(key="method").value == "slerp"
     assert app.title[0].value == TEXTS["title"]["en"]
     assert {b.label for b in select_buttons(app)} == {"Select"}
     assert app.button(key="next").label == "Next"
