@@ -5,6 +5,7 @@ test_app_browser.py."""
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from conftest import write_photos
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from kitten_mixer.mixer import DEFAULT_MODEL
 from kitten_mixer.webapp import app_environment, core, streamlit_command
 from kitten_mixer.webapp.texts import TEXTS
 
@@ -279,3 +281,12 @@ def test_the_app_command_serves_on_loopback_only(tmp_path):
     with pytest.raises(Exception, match="no such file"):
         app_environment(gallery=tmp_path / "missing.zip")
     assert app_environment(gallery=tmp_path)["KITTEN_MIXER_GALLERY"] == str(tmp_path)
+
+
+def test_a_model_without_a_sampler_disables_new_kittens(tmp_path, monkeypatch):
+    shutil.copytree(DEFAULT_MODEL, tmp_path / "model")
+    (tmp_path / "model" / "sampler.safetensors").unlink()
+    monkeypatch.setenv("KITTEN_MIXER_MODEL", str(tmp_path / "model"))
+    app = start()
+    assert app.button(key="kittens").disabled
+    assert TEXTS["no_sampler"]["es"] in texts_of(app)

@@ -114,7 +114,7 @@ def load_sampler(folder: str | os.PathLike | None) -> GaussianMixture:
     path = Path(folder or ".") / SAMPLER_FILE
     if folder is None or not path.is_file():
         raise ModelFileError(f"{folder}: this model has no sampler ({SAMPLER_FILE}); "
-                             "fit one with `kitten-mixer fit-sampler`")
+                             "`kitten-mixer ship` fits one")
     try:
         tensors = load_file(str(path))
         weights, means = tensors["weights"], tensors["means"]

@@ -20,7 +20,7 @@ def streamlit_command(port: int = 8501, address: str = "127.0.0.1") -> list[str]
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--server.fileWatcherType", "none",
             "--global.developmentMode", "false", "--client.toolbarMode", "viewer",
-            "--theme.base", "light"]
+            "--client.showErrorDetails", "none", "--theme.base", "light"]
 
 
 def app_environment(model: str | os.PathLike | None = None,

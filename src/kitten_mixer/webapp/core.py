@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from kitten_mixer.data import load_faces
-from kitten_mixer.errors import PhotoError
+from kitten_mixer.errors import ModelFileError, PhotoError
 from kitten_mixer.faces import Box, face_or_centre
 from kitten_mixer.gallery import latent_map, load_gallery, pick_varied
 from kitten_mixer.images import open_photo
@@ -55,6 +55,11 @@ class Resources:
 
     def __post_init__(self):
         self.codes = torch.stack([cat.code for cat in self.cats])
+        try:  # new kittens need the sampler shipped beside the model
+            self.mixer.sampler  # noqa: B018 (loads and caches it)
+            self.can_sample = True
+        except ModelFileError:
+            self.can_sample = False
         self.by_key = {cat.key: cat for cat in self.cats}
         # Encoded once per server: the gallery's pictures and the map's tooltips.
         self.pngs = {cat.key: png_bytes(enlarge(cat.face)) for cat in self.cats}

@@ -91,7 +91,12 @@ def on_map_click() -> None:
 
 def draw_kittens() -> None:
     seed = secrets.randbelow(2**31)
-    kittens = core.new_kittens(RESOURCES, KITTENS_PER_DRAW, seed)
+    try:
+        kittens = core.new_kittens(RESOURCES, KITTENS_PER_DRAW, seed)
+    except Exception as e:  # a callback's error would reach the page as Streamlit's own box
+        log.exception("drawing kittens failed")
+        st.session_state.failure = type(e).__name__
+        return
     _add_own(kittens)
     st.session_state.draws += 1
     st.session_state.last_kittens = len(kittens)
@@ -136,7 +141,9 @@ def sidebar() -> tuple[int, str]:
         read_uploads(files or [])
         st.header(t("kittens"))
         st.button(t("kittens_button"), on_click=draw_kittens, help=t("kittens_help"),
-                  key="kittens")
+                  key="kittens", disabled=not RESOURCES.can_sample)
+        if not RESOURCES.can_sample:
+            st.caption(t("no_sampler"))
         if st.session_state.pop("last_kittens", None):
             st.success(t("kittens_added", n=KITTENS_PER_DRAW))
         st.caption(t("about", model=RESOURCES.mixer.folder.name if RESOURCES.mixer.folder
@@ -297,6 +304,8 @@ def main() -> None:
     _start_session()
     st.title(t("title"))
     st.write(t("intro"))
+    if failure := st.session_state.pop("failure", None):
+        st.error(t("failure", what=failure))
     steps, method = sidebar()
     chosen_cats()
     if len(st.session_state.chosen) == 2:

@@ -100,6 +100,8 @@ TEXTS: dict[str, dict[str, str]] = {
                            "gatos reales. Se pueden mezclar como los demás.",
                      "en": "Cats that do not exist, drawn where real cats' codes lie. They "
                            "mix like any other."},
+    "no_sampler": {"es": "Este modelo no trae un muestreador de gatitos.",
+                   "en": "This model comes without a kitten sampler."},
     "kittens_added": {"es": "{n} gatitos nuevos al principio de la galería.",
                       "en": "{n} new kittens at the start of the gallery."},
     "about": {
