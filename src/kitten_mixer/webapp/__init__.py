@@ -27,6 +27,10 @@ def app_environment(model: str | os.PathLike | None = None,
                     gallery: str | os.PathLike | None = None) -> dict[str, str]:
     """The environment that tells the app which model and gallery to load."""
     env = dict(os.environ)
+    # One thread per morph: Streamlit runs each visitor's page in its own thread, and torch's
+    # own threads on top of those fight for the cores (decoding a morph took 156 ms with 2
+    # threads against 11 ms with 1 while another job held a core).
+    env.setdefault("OMP_NUM_THREADS", "1")
     for name, value in (("KITTEN_MIXER_MODEL", model), ("KITTEN_MIXER_GALLERY", gallery)):
         if value is None:
             env.pop(name, None)

@@ -70,7 +70,6 @@ def load_resources(model: str | os.PathLike | None = None,
                    gallery: str | os.PathLike | None = None) -> Resources:
     """The model and the gallery: the cats shipped with the model (decoded from their codes,
     with their precomputed map), or the photos in a folder or zip (`gallery`)."""
-    torch.set_num_threads(min(4, torch.get_num_threads()))
     mixer = KittenMixer.load(model)
     if gallery is None:
         shipped = load_gallery(mixer.folder)

@@ -47,6 +47,14 @@ def _morph_files(key_a: str, key_b: str, steps: int, method: str,
             core.gif_bytes(images[1:-1]), core.png_bytes(core.strip(images)))
 
 
+@st.cache_data(show_spinner=False, max_entries=2048)
+def _mix_png(key_a: str, key_b: str, percent: int, method: str,
+             _a: core.Cat, _b: core.Cat) -> bytes:
+    """The single kitten `percent`% of the way from a to b, enlarged, as a PNG."""
+    return core.png_bytes(core.enlarge(core.mix_one(RESOURCES, _a, _b, percent / 100, method),
+                                       3))
+
+
 def t(key: str, **values: object) -> str:
     return text(key, st.session_state.get("language", DEFAULT_LANGUAGE), **values)
 
@@ -188,7 +196,7 @@ def chosen_cats() -> None:
     columns = st.columns(6)
     for column, cat in zip(columns, chosen):
         with column:
-            st.image(face_png(cat), caption=cat.name)
+            st.image(face_png(cat), caption=cat.name, output_format="PNG")
             st.button(t("remove"), key=f"remove-{cat.key}", on_click=remove, args=(cat.key,))
     if len(chosen) < 2:
         st.info(t("choose_hint") if not chosen else t("choose_one_more"))
@@ -204,7 +212,8 @@ def the_morph(steps: int, method: str) -> None:
         for i, column in enumerate(columns[:len(pngs) - row]):
             with column:
                 index = row + i
-                st.image(pngs[index], caption=captions[index], width="stretch")
+                st.image(pngs[index], caption=captions[index], width="stretch",
+                         output_format="PNG")
                 st.download_button(t("download"), pngs[index], f"kitten-{index:02d}.png",
                                    "image/png", key=f"png-{index}", help=t("download_help"),
                                    on_click="ignore")
@@ -220,9 +229,9 @@ def the_morph(steps: int, method: str) -> None:
     with right:
         st.markdown(f"**{t('mix')}**")
         ratio = st.slider(t("mix_ratio"), 0, 100, 50, step=5, format="%d%%", key="ratio")
-        kitten = core.enlarge(core.mix_one(RESOURCES, a, b, ratio / 100, method), 3)
-        st.image(kitten, caption=t("mix_caption", a=100 - ratio, b=ratio))
-        st.download_button(t("download_mix"), core.png_bytes(kitten), f"mix-{ratio}.png",
+        kitten = _mix_png(a.key, b.key, ratio, method, a, b)
+        st.image(kitten, caption=t("mix_caption", a=100 - ratio, b=ratio), output_format="PNG")
+        st.download_button(t("download_mix"), kitten, f"mix-{ratio}.png",
                            "image/png", key="mix-png", on_click="ignore")
 
 
@@ -237,7 +246,8 @@ def gallery() -> None:
     for row in range(0, len(shown), COLUMNS):
         for column, cat in zip(st.columns(COLUMNS), shown[row:row + COLUMNS]):
             with column:
-                st.image(face_png(cat), caption=cat.name, width="stretch")
+                st.image(face_png(cat), caption=cat.name, width="stretch",
+                         output_format="PNG")
                 st.button(t("select"), key=f"select-{cat.key}", on_click=choose,
                           args=(cat.key,), disabled=full or cat.key in st.session_state.chosen,
                           width="stretch")
