@@ -193,9 +193,12 @@ def test_bad_uploads_get_a_message_each_and_no_traceback(app):
     good = io.BytesIO()
     Image.new("RGB", (200, 200), "orange").save(good, "JPEG")
     truncated = good.getvalue()[: len(good.getvalue()) // 2]
+    huge = io.BytesIO()
+    Image.new("1", (11_000, 11_000)).save(huge, "PNG")  # 121 megapixels in a few kB
     upload(app, ("notes.jpg", b"this is a text file, not a photo"),
-           ("empty.png", b""), ("half.jpg", truncated))
+           ("empty.png", b""), ("half.jpg", truncated), ("huge.png", huge.getvalue()))
     errors = "\n".join(e.value for e in app.error)
+    assert "huge.png: la imagen tiene demasiados píxeles" in errors
     assert "notes.jpg: no es una imagen" in errors
     assert "empty.png: el archivo está vacío" in errors
     assert "half.jpg: la imagen está dañada" in errors
