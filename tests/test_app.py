@@ -172,10 +172,12 @@ def test_uploading_a_cat_photo_finds_the_face_and_adds_the_cat(app):
     own = list(app.session_state["own"].values())
     assert len(own) == 1 and own[0].origin == "upload"
     assert "my-cat.jpg: cara encontrada" in texts_of(app)
-    # the new cat is first in the gallery, and mixes with a gallery cat
+    # the new cat is first in the gallery, can be chosen under its photo too, and mixes
     first, second = (b.key for b in select_buttons(app)[:2])
     assert first == f"select-{own[0].key}"
-    click(app, first)
+    under_photo = next(b for b in app.button if b.key.startswith("upload-"))
+    under_photo.click().run()
+    assert app.session_state["chosen"] == [own[0].key]
     click(app, second)
     assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
 

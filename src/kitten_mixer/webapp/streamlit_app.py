@@ -182,6 +182,10 @@ def read_uploads(files: list) -> None:
             st.warning(t("no_face", name=upload.name))
         else:
             st.caption(t("face_found", name=upload.name))
+        chosen = st.session_state.chosen
+        st.button(t("select"), key=f"upload-{file.file_id}", on_click=choose,
+                  args=(upload.cat.key,),
+                  disabled=len(chosen) >= 2 or upload.cat.key in chosen)
     if new:
         st.info(t("upload_added"))
 
