@@ -43,6 +43,11 @@ class Cat:
     face: Image.Image
     origin: str  # "gallery", "upload" or "kitten"
 
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the code: what a cached morph of this cat is filed under."""
+        return hashlib.blake2b(self.code.numpy().tobytes(), digest_size=16).hexdigest()
+
 
 @dataclass
 class Resources:

@@ -37,10 +37,10 @@ def _resources(model: str | None, gallery: str | None) -> core.Resources:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _morph_files(key_a: str, key_b: str, steps: int, method: str,
+def _morph_files(code_a: str, code_b: str, steps: int, method: str,
                  _a: core.Cat, _b: core.Cat) -> tuple[list[bytes], bytes, bytes]:
-    """PNGs of photo A, the steps and photo B; the GIF; the strip. Keys name the codes, so the
-    same two cats give the same files to every visitor without computing them again."""
+    """PNGs of photo A, the steps and photo B; the GIF; the strip. Filed under the codes'
+    digests, so the same two cats give every visitor the same files, computed once."""
     frames = core.morph(RESOURCES, _a, _b, steps, method)
     images = [core.enlarge(image) for image in [_a.face, *frames, _b.face]]
     return ([core.png_bytes(image) for image in images],
@@ -48,7 +48,7 @@ def _morph_files(key_a: str, key_b: str, steps: int, method: str,
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _mix_png(key_a: str, key_b: str, percent: int, method: str,
+def _mix_png(code_a: str, code_b: str, percent: int, method: str,
              _a: core.Cat, _b: core.Cat) -> bytes:
     """The single kitten `percent`% of the way from a to b, enlarged, as a PNG."""
     return core.png_bytes(core.enlarge(core.mix_one(RESOURCES, _a, _b, percent / 100, method),
@@ -68,7 +68,6 @@ def _start_session() -> None:
     state.setdefault("page", 0)
     state.setdefault("own", {})  # key -> Cat: this visitor's uploads and new kittens
     state.setdefault("uploads", {})  # the uploader's file id -> core.Upload
-    state.setdefault("draws", 0)
 
 
 def _cat(key: str) -> core.Cat | None:
@@ -106,7 +105,6 @@ def draw_kittens() -> None:
         st.session_state.failure = type(e).__name__
         return
     _add_own(kittens)
-    st.session_state.draws += 1
     st.session_state.last_kittens = len(kittens)
 
 
@@ -123,11 +121,11 @@ def all_cats() -> list[core.Cat]:
 
 
 def face_png(cat: core.Cat) -> bytes:
-    return RESOURCES.pngs.get(cat.key) or _own_png(cat.key, cat)
+    return RESOURCES.pngs.get(cat.key) or _own_png(cat.digest, cat)
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _own_png(key: str, _cat: core.Cat) -> bytes:
+def _own_png(code: str, _cat: core.Cat) -> bytes:
     return core.png_bytes(core.enlarge(_cat.face))
 
 
@@ -208,7 +206,7 @@ def chosen_cats() -> None:
 
 def the_morph(steps: int, method: str) -> None:
     a, b = (_cat(key) for key in st.session_state.chosen)
-    pngs, gif, strip = _morph_files(a.key, b.key, steps, method, a, b)
+    pngs, gif, strip = _morph_files(a.digest, b.digest, steps, method, a, b)
     st.subheader(t("morph"))
     captions = [a.name, *(f"{round(100 * i / (steps - 1))}%" for i in range(steps)), b.name]
     for row in range(0, len(pngs), 13):
@@ -233,7 +231,7 @@ def the_morph(steps: int, method: str) -> None:
     with right:
         st.markdown(f"**{t('mix')}**")
         ratio = st.slider(t("mix_ratio"), 0, 100, 50, step=5, format="%d%%", key="ratio")
-        kitten = _mix_png(a.key, b.key, ratio, method, a, b)
+        kitten = _mix_png(a.digest, b.digest, ratio, method, a, b)
         st.image(kitten, caption=t("mix_caption", a=100 - ratio, b=ratio), output_format="PNG")
         st.download_button(t("download_mix"), kitten, f"mix-{ratio}.png",
                            "image/png", key="mix-png", on_click="ignore")
@@ -272,7 +270,7 @@ def latent_map() -> None:
         rows.append(_map_row(cat, x, y, RESOURCES.urls[cat.key], chosen))
     for cat in st.session_state.own.values():
         x, y = core.place_on_map(RESOURCES, cat.code)
-        rows.append(_map_row(cat, x, y, _own_url(cat.key, cat), chosen))
+        rows.append(_map_row(cat, x, y, _own_url(cat.digest, cat), chosen))
     kind = t("map_kind")
     kinds = [t(f"kind_{k}") for k in ("gallery", "upload", "kitten", "chosen")]
     axis = {"type": "quantitative", "axis": None, "scale": {"domain": [-0.03, 1.03]}}
@@ -309,7 +307,7 @@ def _map_row(cat: core.Cat, x: float, y: float, url: str, chosen: set[str]) -> d
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _own_url(key: str, _cat: core.Cat) -> str:
+def _own_url(code: str, _cat: core.Cat) -> str:
     return core.data_url(_cat.face)
 
 
