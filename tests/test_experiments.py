@@ -153,3 +153,16 @@ def test_explore_writes_a_report(tmp_path):
 def test_varied_picks_spread_out():
     codes = torch.cat([torch.zeros(50, 2), torch.tensor([[10.0, 0.0], [0.0, 10.0]])])
     assert set(pick_varied(codes, 3)[1:]) == {50, 51}
+
+
+def test_fine_tuning_starts_from_a_saved_model(trained, tmp_path):
+    run, photos = trained
+    start = KittenMixer.load(run).model.state_dict()
+    # a learning rate too small to move anything: the run keeps the weights it started from
+    tuned = replace(TINY_RUN, init=str(run), epochs=1, lr=1e-12)
+    run_experiment(tuned, photos, tmp_path / "tuned", device="cpu", progress=False)
+    after = KittenMixer.load(tmp_path / "tuned").model.state_dict()
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in start)
+    other = replace(tuned, model=VAEConfig(**{**TINY, "latent_dims": 4}))
+    with pytest.raises(Exception, match="architecture differs"):
+        run_experiment(other, photos, tmp_path / "other", device="cpu", progress=False)
