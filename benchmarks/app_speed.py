@@ -332,7 +332,7 @@ class Visitor:
         self.ready = False  # the page shows the gallery, no cat chosen
         page.set_default_timeout(timeout_ms)
         page.on("console", lambda m: tally.console.update(
-            ["console error"] if m.type == "error" else []))
+            [f"console error ({_gist(m.text)})"] if m.type == "error" else []))
         page.on("pageerror", lambda e: tally.console.update(["page error (uncaught)"]))
 
     async def load(self) -> None:
@@ -498,6 +498,11 @@ def report_visitors(result: dict) -> str:
 
 
 # ---- main ---------------------------------------------------------------------------------------
+
+def _gist(message: str) -> str:
+    """A console message without its varying parts (URLs, numbers), to count kinds of them."""
+    return re.sub(r"https?://\S+|\d+", "#", message)[:80]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

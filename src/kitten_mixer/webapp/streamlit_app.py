@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import secrets
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
@@ -204,6 +205,12 @@ def chosen_cats() -> None:
         st.info(t("choose_hint") if not chosen else t("choose_one_more"))
 
 
+def _later(data: bytes) -> Callable[[], bytes]:
+    """Download data handed over only when the button is clicked: 16 buttons then add no
+    files to a page run, and a page replaced under a slow browser has none to go missing."""
+    return lambda: data
+
+
 def the_morph(steps: int, method: str) -> None:
     a, b = (_cat(key) for key in st.session_state.chosen)
     pngs, gif, strip = _morph_files(a.digest, b.digest, steps, method, a, b)
@@ -216,7 +223,7 @@ def the_morph(steps: int, method: str) -> None:
                 index = row + i
                 st.image(pngs[index], caption=captions[index], width="stretch",
                          output_format="PNG")
-                st.download_button(t("download"), pngs[index], f"kitten-{index:02d}.png",
+                st.download_button(t("download"), _later(pngs[index]), f"kitten-{index:02d}.png",
                                    "image/png", key=f"png-{index}", help=t("download_help"),
                                    on_click="ignore")
     left, middle, right = st.columns([1, 1, 2])
@@ -224,16 +231,16 @@ def the_morph(steps: int, method: str) -> None:
         st.markdown(f"**{t('animation')}**")
         st.image(gif, width=192)
     with middle:
-        st.download_button(t("download_gif"), gif, "morph.gif", "image/gif", key="gif",
+        st.download_button(t("download_gif"), _later(gif), "morph.gif", "image/gif", key="gif",
                            on_click="ignore")
-        st.download_button(t("download_strip"), strip, "morph.png", "image/png",
+        st.download_button(t("download_strip"), _later(strip), "morph.png", "image/png",
                            key="strip", on_click="ignore")
     with right:
         st.markdown(f"**{t('mix')}**")
         ratio = st.slider(t("mix_ratio"), 0, 100, 50, step=5, format="%d%%", key="ratio")
         kitten = _mix_png(a.digest, b.digest, ratio, method, a, b)
         st.image(kitten, caption=t("mix_caption", a=100 - ratio, b=ratio), output_format="PNG")
-        st.download_button(t("download_mix"), kitten, f"mix-{ratio}.png",
+        st.download_button(t("download_mix"), _later(kitten), f"mix-{ratio}.png",
                            "image/png", key="mix-png", on_click="ignore")
 
 
@@ -322,11 +329,15 @@ def main() -> None:
     chosen_cats()
     if len(st.session_state.chosen) == 2:
         the_morph(steps, method)
-    gallery_tab, map_tab = st.tabs([t("gallery"), t("map")])
-    with gallery_tab:
-        gallery()
-    with map_tab:
-        latent_map()
+    # Only the open tab runs: the map (120 pictures) costs the browser most, and most page
+    # runs happen in the gallery.
+    gallery_tab, map_tab = st.tabs([t("gallery"), t("map")], key="view", on_change="rerun")
+    if gallery_tab.open:
+        with gallery_tab:
+            gallery()
+    if map_tab.open:
+        with map_tab:
+            latent_map()
 
 
 try:
