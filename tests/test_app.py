@@ -16,6 +16,8 @@ from conftest import write_photos
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from kitten_mixer.data import load_faces
+from kitten_mixer.faces import crop_face, find_cat_faces
 from kitten_mixer.mixer import DEFAULT_MODEL
 from kitten_mixer.webapp import app_environment, core, streamlit_command
 from kitten_mixer.webapp.texts import TEXTS
@@ -269,6 +271,19 @@ def test_a_photo_gallery_replaces_the_embedded_one(tmp_path, monkeypatch):
     buttons = select_buttons(app)
     assert len(buttons) == 15 and buttons[0].key == "select-g:cat000.png"
     assert "Página 1 de 2" in texts_of(app)
+
+
+def test_a_gallery_of_whole_photos_shows_the_cats_faces(tmp_path, resources):
+    scene = photo_bytes("photos/cat.1.jpg")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "scene.jpg").write_bytes(scene)
+    write_photos(tmp_path / "photos", 3)  # faces already, 64 px: kept as they are
+    faces = load_faces(tmp_path / "photos", 64, find_faces=True)
+    by_name = dict(zip(faces.names, faces.images.permute(0, 2, 3, 1).numpy()))
+    expected = crop_face(scene, find_cat_faces(scene)[0], 64)
+    assert np.array_equal(by_name["scene.jpg"], np.asarray(expected))
+    assert np.array_equal(by_name["cat000.png"],
+                          np.asarray(Image.open(tmp_path / "photos" / "cat000.png")))
 
 
 def test_a_missing_model_is_reported_on_the_page(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from kitten_mixer.errors import DataError, PhotoError
-from kitten_mixer.images import IMAGE_SUFFIXES, photo_to_array
+from kitten_mixer.images import IMAGE_SUFFIXES, open_photo, photo_to_array
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,12 @@ def open_source(source: Path) -> Iterator[tuple[list[str], Callable[[str], bytes
 
 
 def load_faces(source: str | os.PathLike, size: int | tuple[int, int] = 64,
-               workers: int | None = None) -> CatFaces:
+               workers: int | None = None, find_faces: bool = False) -> CatFaces:
     """Read every photo under a folder (recursively) or in a zip, once.
 
-    Photos of any size and colour mode become centre-cropped RGB faces at `size`. Files that
+    Photos of any size and colour mode become centre-cropped RGB faces at `size`. With
+    `find_faces`, photos over twice that size are cropped around their best cat face instead
+    (kitten_mixer.faces; the centre when none is found): for whole-scene photos. Files that
     cannot be read are skipped, counted, and logged; faces whose pixels repeat are kept once.
     """
     source = Path(source)
@@ -104,7 +106,8 @@ def load_faces(source: str | os.PathLike, size: int | tuple[int, int] = 64,
     with open_source(source) as (names, read):
         if not names:
             raise DataError(f"{source}: holds no .jpg, .jpeg, .png, .webp or .bmp files")
-        arrays, kept_names, hashes, skipped = _decode_distinct(names, read, size, workers)
+        arrays, kept_names, hashes, skipped = _decode_distinct(names, read, size, workers,
+                                                               find_faces)
     for _, why in skipped:
         log.warning("skipped %s", why)
     if not arrays:
@@ -115,13 +118,16 @@ def load_faces(source: str | os.PathLike, size: int | tuple[int, int] = 64,
 
 
 def _decode_distinct(names: list[str], read: Callable[[str], bytes],
-                     size: int | tuple[int, int], workers: int | None):
+                     size: int | tuple[int, int], workers: int | None,
+                     find_faces: bool = False):
     """Decode every file; keep each distinct face once, in file order."""
 
     def decode(name: str) -> tuple[str, np.ndarray | None, str]:
         """(name, pixels, their hash) or (name, None, why not)."""
         try:
-            array = photo_to_array(read(name), size, name=name)
+            data = read(name)
+            array = _face_array(data, size, name) if find_faces \
+                else photo_to_array(data, size, name=name)
         except PhotoError as e:
             return name, None, str(e)
         except (OSError, zipfile.BadZipFile, RuntimeError) as e:
@@ -145,6 +151,18 @@ def _decode_distinct(names: list[str], read: Callable[[str], bytes],
             kept_names.append(name)
             hashes.append(digest)
     return arrays, kept_names, hashes, skipped
+
+
+def _face_array(data: bytes, size: int | tuple[int, int], name: str) -> np.ndarray:
+    """A whole-scene photo cropped around its best cat face; a small one centre-cropped."""
+    from kitten_mixer.faces import face_or_centre  # OpenCV loads only when faces are sought
+
+    height, width = (size, size) if isinstance(size, int) else size
+    photo = open_photo(data, name)
+    if height != width or max(photo.size) <= 2 * max(height, width):
+        return photo_to_array(photo, size, name=name)
+    face, _ = face_or_centre(data, size=height)
+    return np.asarray(face)
 
 
 class FaceLoader:

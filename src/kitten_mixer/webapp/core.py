@@ -74,7 +74,8 @@ class Resources:
 def load_resources(model: str | os.PathLike | None = None,
                    gallery: str | os.PathLike | None = None) -> Resources:
     """The model and the gallery: the cats shipped with the model (decoded from their codes,
-    with their precomputed map), or the photos in a folder or zip (`gallery`)."""
+    with their precomputed map), or the photos in a folder or zip (`gallery`): faces are kept
+    as they are, whole-scene photos cropped around their cat's face."""
     mixer = KittenMixer.load(model)
     if gallery is None:
         shipped = load_gallery(mixer.folder)
@@ -84,7 +85,7 @@ def load_resources(model: str | os.PathLike | None = None,
         places = shipped.map.numpy() if shipped.map is not None \
             else latent_map(shipped.codes).numpy()
         return Resources(mixer, cats, places, "embedded")
-    photos = load_faces(gallery, mixer.image_size)
+    photos = load_faces(gallery, mixer.image_size, find_faces=True)
     codes = mixer.posterior(photos.images)[0]
     keep = sorted(pick_varied(codes, MAX_GALLERY)) if len(codes) > MAX_GALLERY \
         else list(range(len(codes)))

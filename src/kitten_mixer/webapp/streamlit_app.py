@@ -32,7 +32,7 @@ MAX_STEPS = 21
 KIND_COLOURS = ["#9ecae9", "#2ca02c", "#ff7f0e", "#d62728"]
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Cargando los gatos… / Loading the cats…")
 def _resources(model: str | None, gallery: str | None) -> core.Resources:
     return core.load_resources(model, gallery)
 
