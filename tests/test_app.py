@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from kitten_mixer.data import load_faces
 from kitten_mixer.faces import crop_face, find_cat_faces
+from kitten_mixer.images import gif_bytes, image_grid
 from kitten_mixer.mixer import DEFAULT_MODEL
 from kitten_mixer.webapp import app_environment, core, streamlit_command
 from kitten_mixer.webapp.texts import TEXTS
@@ -251,9 +252,9 @@ def test_the_same_two_cats_always_give_the_same_morph(resources):
 
 def test_the_gif_and_strip_hold_the_morph(resources):
     frames = core.morph(resources, *resources.cats[:2], steps=7)
-    gif = Image.open(io.BytesIO(core.gif_bytes(frames)))
+    gif = Image.open(io.BytesIO(gif_bytes(frames)))
     assert gif.n_frames == 2 * 7 - 2  # there and back again
-    strip = Image.open(io.BytesIO(core.png_bytes(core.strip(frames, pad=2))))
+    strip = Image.open(io.BytesIO(core.png_bytes(image_grid(frames, len(frames), pad=2))))
     assert strip.size == (7 * 64 + 8 * 2, 64 + 4)
 
 

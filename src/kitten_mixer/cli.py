@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from kitten_mixer import distributed, evaluation
 from kitten_mixer import report as reports
@@ -17,7 +16,7 @@ from kitten_mixer.errors import KittenMixerError
 from kitten_mixer.experiment import PRESETS, ExperimentConfig, run_experiment, training_splits
 from kitten_mixer.explore import explore
 from kitten_mixer.gallery import load_gallery
-from kitten_mixer.images import centre_crop, image_grid, open_photo
+from kitten_mixer.images import centre_crop, enlarge, gif_bytes, image_grid, open_photo
 from kitten_mixer.mixer import DEFAULT_MODEL, METHODS, KittenMixer
 from kitten_mixer.shipping import ship_model
 
@@ -166,30 +165,24 @@ def _mix(args: argparse.Namespace) -> None:
         ends = []  # the ends of the morph are the cats themselves
     else:
         a, b = args.a, args.b
-        ends = _zoomed([centre_crop(open_photo(p), mixer.image_size) for p in (a, b)],
-                       args.zoom)
-    frames = mixer.interpolate(a, b, args.steps, args.method)
-    frames = _zoomed(frames, args.zoom)
+        ends = [enlarge(centre_crop(open_photo(p), mixer.image_size), args.zoom)
+                for p in (a, b)]
+    frames = [enlarge(frame, args.zoom)
+              for frame in mixer.interpolate(a, b, args.steps, args.method)]
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".gif":
-        loop = frames + frames[-2:0:-1]  # there and back again
-        loop[0].save(output, save_all=True, append_images=loop[1:], duration=120, loop=0)
+        output.write_bytes(gif_bytes(frames))  # there and back again
     else:
         strip = [ends[0], *frames, ends[1]] if ends else frames
         image_grid(strip, columns=len(strip)).save(output)
     print(f"wrote {output} ({args.steps} steps, {args.method})")
 
 
-def _zoomed(images: list[Image.Image], zoom: int) -> list[Image.Image]:
-    size = (images[0].width * zoom, images[0].height * zoom)
-    return [image.resize(size, Image.Resampling.LANCZOS) for image in images]
-
-
 def _sample(args: argparse.Namespace) -> None:
     kittens = KittenMixer.load(args.model).sample(args.n, args.seed)
     columns = min(8, args.n)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    image_grid(_zoomed(kittens, args.zoom), columns).save(args.output)
+    image_grid([enlarge(kitten, args.zoom) for kitten in kittens], columns).save(args.output)
     print(f"wrote {args.output} ({args.n} new kittens)")
 
 

@@ -22,7 +22,7 @@ from kitten_mixer.data import load_faces
 from kitten_mixer.errors import ModelFileError, PhotoError
 from kitten_mixer.faces import Box, face_or_centre
 from kitten_mixer.gallery import latent_map, load_gallery, pick_varied
-from kitten_mixer.images import open_photo
+from kitten_mixer.images import enlarge, open_photo
 from kitten_mixer.mixer import KittenMixer, interpolate_latents, latent_path
 
 # A photo gallery larger than this shows the most varied cats among them.
@@ -67,7 +67,7 @@ class Resources:
             self.can_sample = False
         self.by_key = {cat.key: cat for cat in self.cats}
         # Encoded once per server: the gallery's pictures and the map's tooltips.
-        self.pngs = {cat.key: png_bytes(enlarge(cat.face)) for cat in self.cats}
+        self.pngs = {cat.key: png_bytes(enlarge(cat.face, ZOOM)) for cat in self.cats}
         self.urls = {cat.key: data_url(cat.face) for cat in self.cats}
 
 
@@ -122,42 +122,11 @@ def mix_one(resources: Resources, a: Cat, b: Cat, ratio: float,
     return resources.mixer.decode(code)[0]
 
 
-def enlarge(image: Image.Image, zoom: int = ZOOM) -> Image.Image:
-    return image.resize((image.width * zoom, image.height * zoom), Image.Resampling.LANCZOS)
-
-
 def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     # Level 1 writes a 128-pixel cat in 1 ms instead of 6, for files about 10% larger.
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
-
-
-def gif_bytes(frames: list[Image.Image], duration_ms: int = 120) -> bytes:
-    """An endless animated GIF that goes from the first frame to the last and back.
-
-    All frames share one palette, taken from all of them at once: 10 ms for a 2x morph,
-    where letting Pillow quantize each frame on its own takes 30 times longer.
-    """
-    palette = strip(frames, pad=0).quantize(256, method=Image.Quantize.FASTOCTREE)
-    loop = [frame.quantize(palette=palette, dither=Image.Dither.NONE)
-            for frame in frames + frames[-2:0:-1]]
-    buffer = io.BytesIO()
-    loop[0].save(buffer, format="GIF", save_all=True, append_images=loop[1:],
-                 duration=duration_ms, loop=0)
-    return buffer.getvalue()
-
-
-def strip(images: list[Image.Image], pad: int = 2) -> Image.Image:
-    """Images side by side on white, one row."""
-    width = sum(image.width for image in images) + pad * (len(images) + 1)
-    height = max(image.height for image in images) + 2 * pad
-    canvas = Image.new("RGB", (width, height), "white")
-    x = pad
-    for image in images:
-        canvas.paste(image, (x, pad))
-        x += image.width + pad
-    return canvas
 
 
 def data_url(image: Image.Image, quality: int = 85) -> str:

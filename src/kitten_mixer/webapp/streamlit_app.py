@@ -18,6 +18,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+from kitten_mixer.images import enlarge, gif_bytes, image_grid
 from kitten_mixer.mixer import METHODS
 from kitten_mixer.webapp import core
 from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, LANGUAGES, text
@@ -43,17 +44,16 @@ def _morph_files(code_a: str, code_b: str, steps: int, method: str,
     """PNGs of photo A, the steps and photo B; the GIF; the strip. Filed under the codes'
     digests, so the same two cats give every visitor the same files, computed once."""
     frames = core.morph(RESOURCES, _a, _b, steps, method)
-    images = [core.enlarge(image) for image in [_a.face, *frames, _b.face]]
-    return ([core.png_bytes(image) for image in images],
-            core.gif_bytes(images[1:-1]), core.png_bytes(core.strip(images)))
+    images = [enlarge(image, core.ZOOM) for image in [_a.face, *frames, _b.face]]
+    return ([core.png_bytes(image) for image in images], gif_bytes(images[1:-1]),
+            core.png_bytes(image_grid(images, columns=len(images))))
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
 def _mix_png(code_a: str, code_b: str, percent: int, method: str,
              _a: core.Cat, _b: core.Cat) -> bytes:
     """The single kitten `percent`% of the way from a to b, enlarged, as a PNG."""
-    return core.png_bytes(core.enlarge(core.mix_one(RESOURCES, _a, _b, percent / 100, method),
-                                       3))
+    return core.png_bytes(enlarge(core.mix_one(RESOURCES, _a, _b, percent / 100, method), 3))
 
 
 def t(key: str, **values: object) -> str:
@@ -127,7 +127,7 @@ def face_png(cat: core.Cat) -> bytes:
 
 @st.cache_data(show_spinner=False, max_entries=2048)
 def _own_png(code: str, _cat: core.Cat) -> bytes:
-    return core.png_bytes(core.enlarge(_cat.face))
+    return core.png_bytes(enlarge(_cat.face, core.ZOOM))
 
 
 # ---- the page -----------------------------------------------------------------------------------
