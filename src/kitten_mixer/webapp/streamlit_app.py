@@ -21,7 +21,7 @@ import streamlit as st
 from kitten_mixer.images import enlarge, gif_bytes, image_grid
 from kitten_mixer.mixer import METHODS
 from kitten_mixer.webapp import core
-from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, LANGUAGES, text
+from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, LANGUAGES, TEXTS, text
 
 log = logging.getLogger("kitten_mixer.app")
 
@@ -173,7 +173,7 @@ def read_uploads(files: list) -> None:
     for file in files:
         upload = seen[file.file_id]
         if upload.error:
-            key = f"err_{upload.error}" if f"err_{upload.error}" in _ERRORS else "err_other"
+            key = f"err_{upload.error}" if f"err_{upload.error}" in TEXTS else "err_other"
             st.error(t(key, name=upload.name, mb=core.MAX_UPLOAD_MB))
             continue
         st.image(upload.preview, width="stretch")
@@ -187,10 +187,6 @@ def read_uploads(files: list) -> None:
                   disabled=len(chosen) >= 2 or upload.cat.key in chosen)
     if new:
         st.info(t("upload_added"))
-
-
-_ERRORS = {f"err_{r}" for r in ("empty", "not-image", "damaged", "too-large",
-                                 "too-large-upload", "too-small")}
 
 
 def chosen_cats() -> None:
