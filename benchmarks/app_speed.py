@@ -42,22 +42,17 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from common import prepare_threads
 
-from kitten_mixer.webapp import SCRIPT, app_environment, streamlit_command
+from kitten_mixer.webapp import SCRIPT, app_environment, serve_in_background
 from kitten_mixer.webapp.texts import TEXTS
 
 GOAL_START_S = 10.0
@@ -81,76 +76,12 @@ def chromium() -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
 def verdict(passed: bool) -> str:
     return "PASS" if passed else "MISS"
-
-
-@dataclass
-class Server:
-    """A Streamlit server started by `serve`: its address, process and log."""
-    url: str
-    process: subprocess.Popen
-    log: Path
-    launched: float  # time.perf_counter() just before the process was launched
-    healthy: float | None = None  # seconds from launch to /_stcore/health answering
-
-    def wait_healthy(self, timeout: float = 120) -> float:
-        """Seconds from launch until the server answers its health check."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        self.healthy = time.perf_counter() - self.launched
-                        return self.healthy
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the app did not start; its output:\n{self.log_tail()}")
-            time.sleep(0.05)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def tracebacks(self) -> int:
-        return self.log.read_text(errors="replace").count("Traceback")
-
-
-@contextlib.contextmanager
-def serve(env: dict[str, str]) -> Iterator[Server]:
-    """Run the app on a free port in its own process group; stop the whole group on exit."""
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="app-speed-") as folder:
-        log = Path(folder) / "server.log"
-        with log.open("wb") as out:
-            launched = time.perf_counter()
-            process = subprocess.Popen(streamlit_command(port), env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
-        try:
-            yield Server(f"http://127.0.0.1:{port}", process, log, launched)
-        finally:
-            stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, SIGKILL it if it lingers."""
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 # ---- start --------------------------------------------------------------------------------------
@@ -162,7 +93,7 @@ def measure_start(env: dict[str, str], timeout: float) -> dict:
         browser = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport=VIEWPORT)  # ready before the clock starts
-            with serve(env) as server:
+            with serve_in_background(env) as server:
                 server.wait_healthy(timeout)
                 page.goto(server.url, timeout=timeout * 1000)
                 page.get_by_role("button", name=SELECT, exact=True).first.wait_for(
@@ -452,11 +383,11 @@ async def visit_all(url: str, visitors: int, seconds: float, timeout_s: float,
 
 def measure_visitors(env: dict[str, str], visitors: int, seconds: float, timeout_s: float,
                      next_chance: float, seed: int) -> dict:
-    with serve(env) as server:
+    with serve_in_background(env) as server:
         server.wait_healthy(timeout_s)
         tally, elapsed = asyncio.run(visit_all(server.url, visitors, seconds, timeout_s,
                                                next_chance, seed))
-        tracebacks = server.tracebacks()
+        tracebacks = server.output().count("Traceback")
     morphs = len(tally.latencies)
     errors = sum(tally.errors.values())
     print(f"visitors: {visitors} at once for {seconds:.0f} s (ran {elapsed:.1f} s: cycles under "

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from kitten_mixer.webapp import app_environment, streamlit_command
+from kitten_mixer.webapp import serve_in_background
 
 
 def main() -> None:
@@ -28,24 +24,13 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(streamlit_command(port), env=app_environment(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serve_in_background() as server:
+        server.wait_healthy()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium,
                                                  args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1440, "height": 1100})
-            page.goto(url)
+            page.goto(server.url)
             page.get_by_role("button", name="Seleccionar").first.wait_for(timeout=60_000)
             if args.language == "en":
                 page.get_by_text("English").click()
@@ -71,9 +56,6 @@ def main() -> None:
             browser.close()
         print(f"wrote {args.out / 'app-morph.png'} and {args.out / 'app-map.png'}"
               f"{'' if found else ' (no tooltip caught)'}")
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 if __name__ == "__main__":

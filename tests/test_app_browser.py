@@ -5,26 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from kitten_mixer.webapp import app_environment, streamlit_command
+from kitten_mixer.webapp import serve_in_background
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 STEPS = 11
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -33,30 +23,9 @@ def server():
         if os.environ.get("CI"):
             pytest.fail("no chromium: scripts/test installs it")
         pytest.skip("no chromium on this machine (scripts/test installs it)")
-    port = free_port()
-    process = subprocess.Popen(streamlit_command(port), env=app_environment(),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output = process.stdout.read().decode(errors="replace")
-            pytest.fail(f"the app did not start:\n{output}")
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serve_in_background() as app:
+        app.wait_healthy(60)
+        yield app.url
 
 
 def test_two_clicks_make_a_morph_in_chromium(server, tmp_path):
