@@ -220,6 +220,21 @@ def _describe(optimizer: torch.optim.Optimizer, loss_function: nn.Module, loader
     return settings
 
 
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each restored moment (exp_avg, ...) its parameter's memory layout.
+
+    Checkpoints store tensors contiguous, but the parameters of a channels-last model are not.
+    The fused Adam kernels walk parameter and moments as raw memory, so moments in another
+    layout would be paired with the wrong weights: the first epoch after a resume then jumped
+    by hundreds of nats before the moments re-estimated themselves.
+    """
+    for param, param_state in optimizer.state.items():
+        for name, value in param_state.items():
+            if (isinstance(value, torch.Tensor) and value.shape == param.shape
+                    and value.stride() != param.stride()):
+                param_state[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 def _restore(model_dir: Path, model: VAE, optimizer, scheduler, loss_function) -> dict | None:
     """Load the newest readable checkpoint into the run's objects; its state, or None."""
     for _, path in find_checkpoints(model_dir):
@@ -230,6 +245,7 @@ def _restore(model_dir: Path, model: VAE, optimizer, scheduler, loss_function) -
             continue
         load_weights(model, state["model"], str(path))
         optimizer.load_state_dict(state["optimizer"])
+        _match_parameter_layouts(optimizer)
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
         if isinstance(loss_function, nn.Module) and state.get("loss"):
