@@ -41,6 +41,7 @@ def test_evaluate_model_reports_every_number(trained):
     assert 0 < result.psnr < 60 and -1 <= result.ssim <= 1
     assert result.sharpness > 0 and result.kl > 0 and 0 <= result.active_units <= 8
     assert result.smoothness >= 1 and result.kid_mixes is not None
+    assert result.mix_sharpness_slerp > 0 and result.kid_mixes_slerp is not None
     again = evaluate_model(mixer, faces, morphs=3, mixes=10)
     assert again.psnr == result.psnr and again.kid_mixes is None  # deterministic
 
@@ -91,6 +92,7 @@ def test_report_tables_come_from_the_records_alone(tmp_path):
     text = (tmp_path / "new.md").read_text()
     assert text.index("| a |") < text.index("| b |")
     assert "| a | 20.00 | 0.500 |" in text and "20 images/s" not in text
+    assert "| 0.10 (-) |" in text  # records from before the spherical mixes still load
     assert "| 20 |" in text  # 2 epochs x 100 images in 10 s
 
 

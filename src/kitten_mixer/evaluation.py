@@ -12,7 +12,7 @@ from PIL import Image
 from kitten_mixer import metrics
 from kitten_mixer.images import image_grid, tensor_to_images
 from kitten_mixer.loss import BetaLoss
-from kitten_mixer.mixer import KittenMixer, interpolate_latents
+from kitten_mixer.mixer import KittenMixer, interpolate_latents, latent_path
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -32,6 +32,10 @@ class Evaluation:
     kid_reconstructions: float | None
     kid_mixes: float | None
     seconds: float
+    # The same mixes taken halfway along the spherical path (mixer.latent_path "slerp"), which
+    # keeps the codes' length where the straight line's midpoint shrinks it.
+    mix_sharpness_slerp: float | None = None
+    kid_mixes_slerp: float | None = None
 
     def as_row(self) -> dict[str, float | int | None]:
         return dict(self.__dict__)
@@ -77,19 +81,24 @@ def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn 
     index_a = torch.tensor([a for a, _ in pairs[:mixes]])
     index_b = torch.tensor([b for _, b in pairs[:mixes]])
     mixed = _decode(mixer, (mean[index_a] + mean[index_b]) / 2)
+    mixed_slerp = _decode(mixer, torch.cat([latent_path(mean[a], mean[b], [0.5], "slerp")
+                                            for a, b in pairs[:mixes]]))
 
-    kid_rec = kid_mix = None
+    kid_rec = kid_mix = kid_slerp = None
     if features is not None:
         real = features(photos) if real_features is None else real_features
-        kid_rec = metrics.kernel_inception_distance(real, features(reconstructions))[0]
-        kid_mix = metrics.kernel_inception_distance(real, features(mixed))[0]
+        kid_rec, kid_mix, kid_slerp = (
+            metrics.kernel_inception_distance(real, features(images))[0]
+            for images in (reconstructions, mixed, mixed_slerp))
     return Evaluation(
         psnr=metrics.psnr(photos, reconstructions), ssim=metrics.ssim(photos, reconstructions),
         sharpness=metrics.sharpness_ratio(photos, reconstructions),
         mix_sharpness=metrics.sharpness_ratio(photos, mixed), kl=float(kl),
         active_units=metrics.active_units(mean), latent_dims=mixer.latent_dims,
         smoothness=sum(smooth) / len(smooth), kid_reconstructions=kid_rec, kid_mixes=kid_mix,
-        seconds=time.perf_counter() - began)
+        seconds=time.perf_counter() - began,
+        mix_sharpness_slerp=metrics.sharpness_ratio(photos, mixed_slerp),
+        kid_mixes_slerp=kid_slerp)
 
 
 def reconstruction_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,

@@ -62,16 +62,17 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 def results_table(records: list[dict[str, Any]]) -> str:
     """The markdown tables: test-split metrics, then how each model was trained."""
-    lines = ["| model | PSNR dB | SSIM | sharpness | mix sharpness | KL nats | active units "
-             "| smoothness | KID recon | KID mixes |",
+    lines = ["| model | PSNR dB | SSIM | sharpness | mix sharpness (slerp) | KL nats "
+             "| active units | smoothness | KID recon | KID mixes (slerp) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         t = r["test"]
         lines.append(
             f"| {r['name']} | {_fmt(t['psnr'])} | {_fmt(t['ssim'], 3)} | {_fmt(t['sharpness'])} "
-            f"| {_fmt(t['mix_sharpness'])} | {_fmt(t['kl'], 0)} "
-            f"| {t['active_units']}/{t['latent_dims']} | {_fmt(t['smoothness'])} "
-            f"| {_fmt(t['kid_reconstructions'], 4)} | {_fmt(t['kid_mixes'], 4)} |")
+            f"| {_fmt(t['mix_sharpness'])} ({_fmt(t.get('mix_sharpness_slerp'))}) "
+            f"| {_fmt(t['kl'], 0)} | {t['active_units']}/{t['latent_dims']} "
+            f"| {_fmt(t['smoothness'])} | {_fmt(t['kid_reconstructions'], 4)} "
+            f"| {_fmt(t['kid_mixes'], 4)} ({_fmt(t.get('kid_mixes_slerp'), 4)}) |")
     lines += ["", "| model | parameters | loss | beta | epochs (best) | training time "
               "| images/s | hardware |", "|---|---|---|---|---|---|---|---|"]
     for r in records:
