@@ -49,6 +49,22 @@ def test_resume_gives_identical_weights(tmp_path, tiny_faces, precision, fused):
     assert [row["epoch"] for row in history] == [1, 2]
 
 
+def test_a_cosine_run_resumed_with_more_epochs_anneals_to_its_new_end(tmp_path, tiny_faces):
+    def cosine_run(epochs):
+        model = VAE.from_config(VAEConfig(**TINY))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
+        return train(model, FaceLoader(tiny_faces, 8), None, epochs, 1, "cpu", tmp_path,
+                     optimizer, BetaLoss(), scheduler=scheduler, progress=False)
+
+    cosine_run(2)
+    rates = [row["lr"] for row in cosine_run(4)]
+    # Epochs 3 and 4 run at the rates a 4-epoch cosine gives them, not the old one's zero.
+    assert rates[:2] == pytest.approx([0.01, 0.005])
+    assert rates[2:] == pytest.approx([0.01 * (1 + math.cos(math.pi * e / 4)) / 2
+                                       for e in (2, 3)])
+
+
 def test_history_is_per_image_and_complete(tmp_path, tiny_faces):
     _, _, history = run(tmp_path, tiny_faces, 3)
     with open(tmp_path / "history.csv") as f:

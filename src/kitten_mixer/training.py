@@ -235,6 +235,26 @@ def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
                 param_state[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
+def _restore_scheduler(scheduler, state: dict, optimizer: torch.optim.Optimizer) -> None:
+    """Load a scheduler's state, keeping the length of a cosine schedule built for this run.
+
+    A run resumed with more epochs than it was started with then follows the cosine of the new
+    length from where it stopped, and anneals to zero at its new end, instead of finishing the
+    old cosine and climbing back up.
+    """
+    planned = getattr(scheduler, "T_max", None)
+    scheduler.load_state_dict(state)
+    if not isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) \
+            or planned == scheduler.T_max:
+        return
+    log.info("the cosine schedule now ends after %d epochs instead of %d",
+             planned, scheduler.T_max)
+    scheduler.T_max = planned
+    progress = (1 + math.cos(math.pi * scheduler.last_epoch / planned)) / 2
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs):
+        group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * progress
+
+
 def _restore(model_dir: Path, model: VAE, optimizer, scheduler, loss_function) -> dict | None:
     """Load the newest readable checkpoint into the run's objects; its state, or None."""
     for _, path in find_checkpoints(model_dir):
@@ -247,7 +267,7 @@ def _restore(model_dir: Path, model: VAE, optimizer, scheduler, loss_function) -
         optimizer.load_state_dict(state["optimizer"])
         _match_parameter_layouts(optimizer)
         if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
+            _restore_scheduler(scheduler, state["scheduler"], optimizer)
         if isinstance(loss_function, nn.Module) and state.get("loss"):
             loss_function.load_state_dict(state["loss"])
         torch.set_rng_state(state["rng"]["cpu"])
