@@ -39,6 +39,8 @@ def test_train_then_resume_then_mix(tmp_path, photo_folder, config_file, capsys)
     assert main(["train", "--data", str(photo_folder), "--out", str(out), "--epochs", "3",
                  "--resume"]) == 0
     assert "epoch 3/3" in capsys.readouterr().out
+    grown = json.loads((out / "experiment.json").read_text())
+    assert grown["epochs"] == 3 and grown["lr"] == 0.003  # the rest as the run was started
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["distinct"] == 40 and len(config["data"]["fingerprint"]) == 16
 

@@ -140,8 +140,7 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
     if distributed.rank() == 0:
         print(f"{data}: {faces.summary()}; split into "
               + ", ".join(f"{len(part)} {name}" for name, part in splits.items()), flush=True)
-        if not has_run:
-            write_json(out / EXPERIMENT_FILE, config.to_dict())
+        write_json(out / EXPERIMENT_FILE, config.to_dict())  # a resumed run may have grown
 
     shard = {"rank": distributed.rank(), "world_size": distributed.world_size()}
     train_loader = FaceLoader(splits["train"].images, config.batch_size, shuffle=True,
