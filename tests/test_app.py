@@ -72,6 +72,10 @@ def image_captions(app: AppTest) -> list[str]:
     return [caption for image in app.get("image") for caption in image.captions]
 
 
+def image_urls(app: AppTest) -> list[str]:
+    return [picture.url for image in app.get("image") for picture in image.proto.imgs]
+
+
 def choose_two(app: AppTest) -> tuple[str, str]:
     first, second = (b.key for b in select_buttons(app)[:2])
     click(app, first)
@@ -117,10 +121,15 @@ def test_the_steps_slider_changes_the_morph_length(app):
     assert sum(1 for b in app.get("download_button") if b.label == "PNG") == 5 + 2
 
 
-def test_spherical_interpolation_runs(app):
+def test_the_morph_follows_the_arc_unless_the_line_is_chosen(app):
     choose_two(app)
-    app.radio(key="method").set_value("slerp").run()
+    assert app.radio(key="method").value == "slerp"
+    arc = image_urls(app)
+    app.radio(key="method").set_value("linear").run()
     assert not app.exception
+    line = image_urls(app)
+    # Same ends, other kittens in between (media URLs are hashes of the pictures).
+    assert len(line) == len(arc) and line != arc and len(set(line) & set(arc)) >= 2
     assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
 
 
@@ -143,10 +152,10 @@ def test_the_last_page_has_no_next(app):
 
 def test_the_language_toggle_switches_every_text(app):
     app.slider(key="steps").set_value(7).run()
-    app.radio(key="method").set_value("slerp").run()
+    app.radio(key="method").set_value("linear").run()
     app.radio(key="language").set_value("en").run()
     assert app.slider(key="steps").value == 7  # settings survive the switch
-    assert app.radio(key="method").value == "slerp"
+    assert app.radio(key="method").value == "linear"
     assert app.title[0].value == TEXTS["title"]["en"]
     assert {b.label for b in select_buttons(app)} == {"Select"}
     assert app.button(key="next").label == "Next"

@@ -68,18 +68,29 @@ def test_linear_and_slerp_paths():
         interpolate_latents(a, b, 3, "cubic")
 
 
-def test_mix_is_the_weighted_mean_of_codes(mixer):
+def test_mix_is_the_weighted_mean_of_codes_at_their_mean_length(mixer):
     cats = [fake_photo(1), fake_photo(2), fake_photo(3)]
     codes = mixer.encode(cats)
-    mix = mixer.mix(cats, [1, 1, 2])
-    expected = mixer.decode((codes[0] + codes[1] + 2 * codes[2]) / 4)[0]
-    assert np.array_equal(np.asarray(mix), np.asarray(expected))
+    mean = (codes[0] + codes[1] + 2 * codes[2]) / 4
+    line = mixer.mix(cats, [1, 1, 2], method="linear")
+    assert np.array_equal(np.asarray(line), np.asarray(mixer.decode(mean)[0]))
+    units = codes / codes.norm(dim=1, keepdim=True)
+    direction = (units[0] + units[1] + 2 * units[2]) / 4
+    length = (codes[0].norm() + codes[1].norm() + 2 * codes[2].norm()) / 4
+    arc = np.asarray(mixer.mix(cats, [1, 1, 2]), float)
+    expected = np.asarray(mixer.decode(direction / direction.norm() * length)[0], float)
+    assert np.abs(arc - expected).max() <= 1 and not np.array_equal(arc, np.asarray(line))
+    # For two cats, the default mix is the point of the default morph at the same share.
+    halfway = mixer.interpolate(codes[0], codes[1], steps=3)[1]
+    assert np.abs(np.asarray(mixer.mix(codes[:2]), float) - np.asarray(halfway, float)).max() <= 1
     alone = mixer.mix(cats[:1])
     assert np.array_equal(np.asarray(alone), np.asarray(mixer.reconstruct(cats[0])[0]))
     with pytest.raises(ValueError):
         mixer.mix(cats, [1, -1, 0])
     with pytest.raises(ValueError):
         mixer.mix([])
+    with pytest.raises(ValueError, match="method"):
+        mixer.mix(cats, method="cubic")
 
 
 def test_bad_photos_raise_photo_errors(mixer, tmp_path):

@@ -17,7 +17,7 @@ from kitten_mixer.experiment import PRESETS, ExperimentConfig, run_experiment, t
 from kitten_mixer.explore import explore
 from kitten_mixer.gallery import load_gallery
 from kitten_mixer.images import centre_crop, enlarge, gif_bytes, image_grid, open_photo
-from kitten_mixer.mixer import DEFAULT_MODEL, METHODS, KittenMixer
+from kitten_mixer.mixer import DEFAULT_METHOD, DEFAULT_MODEL, METHODS, KittenMixer
 from kitten_mixer.shipping import ship_model
 
 
@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mix two cats that ship with the model instead of photos")
     m.add_argument("--steps", type=_positive_int, default=11,
                    help="images from A to B, both ends included (default: 11)")
-    m.add_argument("--method", choices=METHODS, default="linear")
+    m.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                   help=f"the arc (slerp) or the straight line (default: {DEFAULT_METHOD})")
     m.add_argument("--model", help="a saved-model folder (default: the shipped model)")
     m.add_argument("--zoom", type=_positive_int, default=2, help="enlarge images (default: 2)")
     m.add_argument("-o", "--output", required=True, help="morph.gif or morph.png")

@@ -12,7 +12,7 @@ from PIL import Image
 from kitten_mixer import metrics
 from kitten_mixer.images import image_grid, tensor_to_images
 from kitten_mixer.loss import BetaLoss
-from kitten_mixer.mixer import KittenMixer, interpolate_latents, latent_path
+from kitten_mixer.mixer import DEFAULT_METHOD, KittenMixer, interpolate_latents, latent_path
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -76,7 +76,7 @@ def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn 
     pairs = random_pairs(max(morphs, mixes), len(faces), seed)
     smooth = []
     for a, b in pairs[:morphs]:
-        frames = _decode(mixer, interpolate_latents(mean[a], mean[b], 11))
+        frames = _decode(mixer, interpolate_latents(mean[a], mean[b], 11, "linear"))
         smooth.append(metrics.morph_smoothness(frames))
     index_a = torch.tensor([a for a, _ in pairs[:mixes]])
     index_b = torch.tensor([b for _, b in pairs[:mixes]])
@@ -114,7 +114,7 @@ def reconstruction_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,
 
 def interpolation_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,
                        pairs: Sequence[tuple[int, int]], steps: int = 11,
-                       method: str = "linear") -> Image.Image:
+                       method: str = DEFAULT_METHOD) -> Image.Image:
     """For each pair of uint8 faces, one row per model: the morph between the two."""
     cells = []
     for a, b in pairs:

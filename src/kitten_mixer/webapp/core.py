@@ -23,7 +23,7 @@ from kitten_mixer.errors import ModelFileError, PhotoError
 from kitten_mixer.faces import Box, face_or_centre
 from kitten_mixer.gallery import latent_map, load_gallery, pick_varied
 from kitten_mixer.images import enlarge, open_photo
-from kitten_mixer.mixer import KittenMixer, interpolate_latents, latent_path
+from kitten_mixer.mixer import DEFAULT_METHOD, KittenMixer, interpolate_latents, latent_path
 
 # A photo gallery larger than this shows the most varied cats among them.
 MAX_GALLERY = 240
@@ -109,13 +109,13 @@ def place_on_map(resources: Resources, code: torch.Tensor, neighbours: int = 3) 
 
 
 def morph(resources: Resources, a: Cat, b: Cat, steps: int = 11,
-          method: str = "linear") -> list[Image.Image]:
+          method: str = DEFAULT_METHOD) -> list[Image.Image]:
     """The `steps` kittens from a to b, ends included. Deterministic: codes are means."""
     return resources.mixer.decode(interpolate_latents(a.code, b.code, steps, method))
 
 
 def mix_one(resources: Resources, a: Cat, b: Cat, ratio: float,
-            method: str = "linear") -> Image.Image:
+            method: str = DEFAULT_METHOD) -> Image.Image:
     """The single kitten `ratio` of the way from a (0) to b (1)."""
     ratio = min(max(float(ratio), 0.0), 1.0)
     code = latent_path(a.code, b.code, [ratio], method)[0]

@@ -19,7 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from kitten_mixer.images import enlarge, gif_bytes, image_grid
-from kitten_mixer.mixer import METHODS
+from kitten_mixer.mixer import DEFAULT_METHOD, METHODS
 from kitten_mixer.webapp import core
 from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, LANGUAGES, TEXTS, text
 
@@ -139,8 +139,9 @@ def sidebar() -> tuple[int, str]:
         st.header(t("settings"))
         steps = st.slider(t("steps"), 3, MAX_STEPS, 11, help=t("steps_help"), key="steps")
         language = st.session_state.language  # bound now: labels are formatted later too
-        method = st.radio(t("method"), METHODS, format_func=lambda m: text(m, language),
-                          help=t("method_help"), key="method", horizontal=True)
+        method = st.radio(t("method"), METHODS, index=METHODS.index(DEFAULT_METHOD),
+                          format_func=lambda m: text(m, language), help=t("method_help"),
+                          key="method", horizontal=True)
         st.header(t("upload"))
         files = st.file_uploader(t("upload_label"), type=["jpg", "jpeg", "png", "webp"],
                                  accept_multiple_files=True, help=t("upload_help"),

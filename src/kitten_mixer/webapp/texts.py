@@ -27,9 +27,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "slerp": {"es": "Esférica", "en": "Spherical"},
     "method_help": {
         "es": "La esférica sigue un arco que mantiene los pasos intermedios tan lejos del "
-              "origen como los gatos reales.",
+              "origen como los gatos reales: mezclas más nítidas. La lineal va en línea recta.",
         "en": "Spherical follows an arc that keeps the steps in between as far from the origin "
-              "as real cats are."},
+              "as real cats are: sharper mixes. Linear goes in a straight line."},
     "chosen": {"es": "Gatos elegidos", "en": "Selected cats"},
     "choose_hint": {"es": "Elige dos gatos con «Seleccionar».",
                     "en": "Choose two cats with “Select”."},
