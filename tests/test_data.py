@@ -139,6 +139,28 @@ def test_loader_flips_about_half_and_never_touches_the_source(tiny_faces):
     assert torch.equal(tiny_faces, original)
 
 
+def test_loader_shifts_each_face_by_at_most_its_limit(tiny_faces):
+    original = tiny_faces.clone()
+    loader = FaceLoader(tiny_faces, batch_size=32, shuffle=False, shift=2, seed=3)
+    batch = next(iter(loader))
+    h, w = tiny_faces.shape[-2:]
+    moved = 0
+    for b, o in zip(batch, original):
+        # Some move of at most 2 pixels, edges repeated, gives exactly this image.
+        found = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if torch.equal(b, o[:, (torch.arange(h) - dy).clamp(0, h - 1)]
+                                [:, :, (torch.arange(w) - dx).clamp(0, w - 1)])]
+        assert found
+        moved += (0, 0) not in found
+    assert moved >= 16  # 24 of the 25 moves move
+    assert torch.equal(next(iter(loader)), batch)  # drawn from (seed, epoch) alone
+    loader.set_epoch(1)
+    assert not torch.equal(next(iter(loader)), batch)
+    assert torch.equal(tiny_faces, original)
+    with pytest.raises(ValueError, match="shift"):
+        FaceLoader(tiny_faces, shift=-1)
+
+
 def test_loader_shards_cover_every_face(tiny_faces):
     faces = tiny_faces[:30]
     shards = [FaceLoader(faces, 4, seed=1, rank=r, world_size=4) for r in range(4)]

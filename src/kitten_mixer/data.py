@@ -168,18 +168,22 @@ def _face_array(data: bytes, size: int | tuple[int, int], name: str) -> np.ndarr
 class FaceLoader:
     """Batches of faces straight from a uint8 tensor in memory: no decoding, no workers.
 
-    Shuffling and flips are drawn from (seed, epoch) alone, so a resumed run sees the same
-    batches it would have seen. With `world_size` > 1 each rank gets its own shard of every
+    Shuffling, flips and shifts are drawn from (seed, epoch) alone, so a resumed run sees the
+    same batches it would have seen. `shift` moves each face by up to that many pixels in each
+    direction, repeating its edge pixels into the gap. With `world_size` > 1 each rank gets its own shard of every
     epoch, as DistributedSampler does; all shards have the same number of batches.
     """
 
     def __init__(self, images: torch.Tensor, batch_size: int = 64, shuffle: bool = True,
                  flip: bool = False, drop_last: bool = False, seed: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, shift: int = 0):
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError("FaceLoader expects a uint8 tensor [N, C, H, W]")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if not 0 <= shift < min(images.shape[-2:]):
+            raise ValueError("shift must be at least 0 and smaller than the faces")
+        self.shift = shift
         self.images = images
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -212,6 +216,8 @@ class FaceLoader:
         order = self._shard()
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch + 7)
         flips = torch.rand(len(order), generator=generator) < 0.5 if self.flip else None
+        moves = torch.randint(-self.shift, self.shift + 1, (len(order), 2),
+                              generator=generator) if self.shift else None
         for start in range(0, len(order), self.batch_size):
             index = order[start:start + self.batch_size]
             if self.drop_last and len(index) < self.batch_size:
@@ -220,4 +226,15 @@ class FaceLoader:
             if flips is not None:
                 mirrored = flips[start:start + self.batch_size]
                 batch[mirrored] = batch[mirrored].flip(-1)
+            if moves is not None:
+                batch = _shifted(batch, moves[start:start + self.batch_size])
             yield batch
+
+
+def _shifted(batch: torch.Tensor, moves: torch.Tensor) -> torch.Tensor:
+    """Each image [C, H, W] of `batch` moved by its (down, right) pixels, edges repeated."""
+    n, channels, h, w = batch.shape
+    rows = (torch.arange(h) - moves[:, :1]).clamp(0, h - 1)  # [N, H]: source row of each row
+    cols = (torch.arange(w) - moves[:, 1:]).clamp(0, w - 1)
+    return batch[torch.arange(n)[:, None, None, None], torch.arange(channels)[None, :, None, None],
+                 rows[:, None, :, None], cols[:, None, None, :]]

@@ -38,6 +38,7 @@ class ExperimentConfig:
     epochs: int = 20
     epochs_per_checkpoint: int = 1
     flip: bool = False  # mirror half the training faces, a fresh half every epoch
+    shift: int = 0  # move each training face up to this many pixels, afresh every epoch
     seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -144,7 +145,7 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
 
     shard = {"rank": distributed.rank(), "world_size": distributed.world_size()}
     train_loader = FaceLoader(splits["train"].images, config.batch_size, shuffle=True,
-                              flip=config.flip, seed=config.seed, **shard)
+                              flip=config.flip, shift=config.shift, seed=config.seed, **shard)
     val_loader = FaceLoader(splits["val"].images, config.batch_size, shuffle=False, **shard) \
         if len(splits["val"]) else None
 
