@@ -26,11 +26,12 @@ def config_file(tmp_path):
 def test_train_then_resume_then_mix(tmp_path, photo_folder, config_file, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data", str(photo_folder), "--out", str(out), "--config",
-                 str(config_file), "--epochs", "2", "--lr", "0.003", "--flip"]) == 0
+                 str(config_file), "--epochs", "2", "--lr", "0.003", "--flip", "--shift",
+                 "1"]) == 0
     printed = capsys.readouterr().out
     assert "40 image files, 40 distinct faces" in printed and "epoch 2/2" in printed
     experiment = json.loads((out / "experiment.json").read_text())
-    assert experiment["lr"] == 0.003 and experiment["flip"]
+    assert experiment["lr"] == 0.003 and experiment["flip"] and experiment["shift"] == 1
     assert experiment["model"]["latent_dims"] == 8
 
     assert main(["train", "--data", str(photo_folder), "--out", str(out), "--config",
@@ -54,6 +55,13 @@ def test_train_then_resume_then_mix(tmp_path, photo_folder, config_file, capsys)
                  "--method", "linear", "--zoom", "1", "-o", str(png)]) == 0
     with Image.open(png) as strip:
         assert strip.size == (6 * 18 + 2, 20)  # photo, 4 steps, photo, with 2 px gaps
+
+
+def test_a_negative_shift_is_refused_before_anything_runs(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--data", "nowhere", "--out", "run", "--shift", "-1"])
+    assert stop.value.code == 2
+    assert "--shift: must be at least 0, not -1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [

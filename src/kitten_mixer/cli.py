@@ -28,6 +28,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -54,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float, help="learning rate")
     t.add_argument("--seed", type=int)
     t.add_argument("--flip", action="store_true", help="mirror half the faces each epoch")
+    t.add_argument("--shift", type=_non_negative_int, metavar="PIXELS",
+                   help="move each face up to PIXELS pixels each epoch (default: 0)")
     t.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
@@ -143,7 +152,8 @@ def _train(args: argparse.Namespace) -> None:
     config = ExperimentConfig.read(args.config) if args.config else PRESETS[args.preset]
     overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                  "seed": args.seed, "precision": args.precision,
-                 "flip": args.flip or None, "compile": args.compile or None}
+                 "flip": args.flip or None, "shift": args.shift,
+                 "compile": args.compile or None}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
     try:
         run_experiment(config, args.data, args.out, device=args.device, resume=args.resume)

@@ -170,8 +170,9 @@ class FaceLoader:
 
     Shuffling, flips and shifts are drawn from (seed, epoch) alone, so a resumed run sees the
     same batches it would have seen. `shift` moves each face by up to that many pixels in each
-    direction, repeating its edge pixels into the gap. With `world_size` > 1 each rank gets its own shard of every
-    epoch, as DistributedSampler does; all shards have the same number of batches.
+    direction, repeating its edge pixels into the gap. With `world_size` > 1 each rank gets its
+    own shard of every epoch, as DistributedSampler does; all shards have the same number of
+    batches.
     """
 
     def __init__(self, images: torch.Tensor, batch_size: int = 64, shuffle: bool = True,

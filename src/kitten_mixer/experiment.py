@@ -54,6 +54,8 @@ class ExperimentConfig:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}")
         if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:
             raise ValueError("batch_size and epochs must be at least 1, lr positive")
+        if self.shift < 0:
+            raise ValueError("shift must be at least 0 pixels")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
