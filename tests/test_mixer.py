@@ -123,5 +123,7 @@ def test_load_from_a_folder(tmp_path, tiny_model):
 def test_the_shipped_default_model_loads_and_mixes():
     mixer = KittenMixer.load()
     assert mixer.image_size == (64, 64)
+    assert (mixer.folder / "model.safetensors").stat().st_size <= 25_000_000  # the size limit
+    assert {"label", "data", "metrics"} <= set(mixer.config)  # what the model card cites
     morph = mixer.interpolate(fake_photo(1), fake_photo(2))
     assert len(morph) == 11 and morph[0].size == (64, 64)
