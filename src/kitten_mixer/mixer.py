@@ -20,8 +20,8 @@ from kitten_mixer.saving import load_model
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "default"
 METHODS = ("linear", "slerp")
 # The straight line's midpoint between two codes is about a quarter shorter than either, and
-# decodes softer: halfway mixes of the shipped model have 56% of the reconstructions' sharpness
-# on the line and 93% on the arc (docs/experiments.md). So morphs follow the arc by default.
+# decodes softer: halfway mixes of the shipped model have 53% of the reconstructions' sharpness
+# on the line and 84% on the arc (docs/experiments.md). So morphs follow the arc by default.
 DEFAULT_METHOD = "slerp"
 
 
