@@ -11,11 +11,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "intro": {
         "es": "Elige dos gatos de la galería o del mapa, o sube la foto del tuyo, y mira cómo "
               "uno se convierte en el otro. Un VAE convolucional lleva cada gato a un punto de "
-              "su espacio latente; los pasos de la recta entre dos puntos son los gatitos "
+              "su espacio latente; los pasos del camino entre dos puntos son los gatitos "
               "intermedios.",
         "en": "Pick two cats from the gallery or the map, or upload a photo of your own, and "
               "watch one turn into the other. A convolutional VAE maps every cat to a point in "
-              "its latent space; the steps along the line between two points are the kittens "
+              "its latent space; the steps along the path between two points are the kittens "
               "in between."},
     "language": {"es": "Idioma", "en": "Language"},
     "settings": {"es": "Ajustes", "en": "Settings"},
