@@ -38,12 +38,16 @@ def interpolate_latents(a: torch.Tensor, b: torch.Tensor, steps: int = 11,
     return latent_path(a, b, torch.linspace(0, 1, steps, dtype=torch.float64), method)
 
 
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+
+
 def latent_path(a: torch.Tensor, b: torch.Tensor, ts: torch.Tensor | Sequence[float],
                 method: str = DEFAULT_METHOD) -> torch.Tensor:
     """The points at fractions `ts` of the way from a (t=0) to b (t=1): [len(ts), latent_dims].
     See `interpolate_latents` for the methods."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+    _check_method(method)
     a, b = a.flatten().double(), b.flatten().double()
     t = torch.as_tensor(ts, dtype=torch.float64).reshape(-1, 1)
     if method == "linear":
@@ -173,12 +177,11 @@ class KittenMixer:
         w = torch.ones(len(codes)) if weights is None else torch.as_tensor(weights).float()
         if w.shape != (len(codes),) or (w < 0).any() or w.sum() <= 0:
             raise ValueError("weights: one non-negative number per cat, not all zero")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, not {method!r}")
+        _check_method(method)
         w = w / w.sum()
-        code = w @ codes
-        lengths = codes.norm(dim=1, keepdim=True)
-        direction = w @ (codes / lengths.clamp(min=1e-12))
-        if method == "slerp" and direction.norm() > 1e-6:
-            code = direction / direction.norm() * (w @ lengths)
-        return self.decode(code)[0]
+        if method == "slerp":
+            lengths = codes.norm(dim=1, keepdim=True)
+            direction = w @ (codes / lengths.clamp(min=1e-12))
+            if direction.norm() > 1e-6:  # else opposite codes cancel: take the plain mean
+                return self.decode(direction / direction.norm() * (w @ lengths))[0]
+        return self.decode(w @ codes)[0]
