@@ -41,8 +41,8 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from kitten_mixer.experiment import PRESETS, run_experiment  # ours only: the original is below
-from kitten_mixer.training import resolve_precision
+from kitten_mixer.training.config import PRESETS, run_experiment  # ours only: the original is below
+from kitten_mixer.training.loop import resolve_precision
 
 REPO = Path(__file__).resolve().parent.parent
 SUFFIXES = (".jpg", ".jpeg", ".png")

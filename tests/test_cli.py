@@ -12,7 +12,7 @@ from conftest import TINY, write_photos
 from PIL import Image
 
 from kitten_mixer.cli import main
-from kitten_mixer.saving import save_model
+from kitten_mixer.storage import save_model
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from PIL import Image
 from kitten_mixer import ExperimentConfig, KittenMixer, VAEConfig, run_experiment
 from kitten_mixer.cli import main
 from kitten_mixer.data import load_faces
-from kitten_mixer.evaluation import evaluate_model, interpolation_grid, reconstruction_grid
+from kitten_mixer.evaluation.evaluate import evaluate_model, interpolation_grid, reconstruction_grid
+from kitten_mixer.evaluation.records import END, START, read_records, update_report
 from kitten_mixer.explore import explore
-from kitten_mixer.gallery import load_gallery, pick_varied
-from kitten_mixer.report import END, START, read_records, update_report
-from kitten_mixer.shipping import ship_model
+from kitten_mixer.shipping.gallery import load_gallery, pick_varied
+from kitten_mixer.shipping.ship import ship_model
 
 TINY_RUN = ExperimentConfig(model=VAEConfig(**TINY), batch_size=8, epochs=2,
                             val_fraction=0.2, test_fraction=0.25, precision="fp32")

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from kitten_mixer import metrics
+from kitten_mixer.evaluation import metrics
 
 
 def test_psnr_of_a_known_error():

@@ -11,7 +11,7 @@ from conftest import fake_photo
 
 from kitten_mixer import KittenMixer, interpolate_latents
 from kitten_mixer.errors import PhotoError
-from kitten_mixer.saving import save_model
+from kitten_mixer.storage import save_model
 
 
 @pytest.fixture

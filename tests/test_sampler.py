@@ -7,8 +7,8 @@ import torch
 
 from kitten_mixer import KittenMixer
 from kitten_mixer.errors import ModelFileError
-from kitten_mixer.sampler import fit_gaussian_mixture, load_sampler, save_sampler
-from kitten_mixer.saving import save_model
+from kitten_mixer.shipping.sampler import fit_gaussian_mixture, load_sampler, save_sampler
+from kitten_mixer.storage import save_model
 
 
 def two_clusters(n: int = 1000, d: int = 4) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch
 
 from kitten_mixer import VAE, KittenMixer
 from kitten_mixer.errors import ModelFileError
-from kitten_mixer.saving import (
+from kitten_mixer.storage import (
     atomic_write,
     load_checkpoint,
     load_model,

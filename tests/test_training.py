@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from kitten_mixer import VAE, BetaLoss, FaceLoader, KittenMixer, VAEConfig, evaluate, train
 from kitten_mixer.errors import TrainingError
-from kitten_mixer.training import find_checkpoints
+from kitten_mixer.training.loop import find_checkpoints
 
 
 def run(model_dir, faces, epochs, precision="fp32", fused=False, **options):

@@ -8,11 +8,11 @@ from kitten_mixer.errors import (
     PhotoError,
     TrainingError,
 )
-from kitten_mixer.experiment import PRESETS, ExperimentConfig, run_experiment
 from kitten_mixer.loss import BetaLoss, LossConfig
 from kitten_mixer.mixer import KittenMixer, interpolate_latents
 from kitten_mixer.model import VAE, VAEConfig
-from kitten_mixer.training import evaluate, train
+from kitten_mixer.training.config import PRESETS, ExperimentConfig, run_experiment
+from kitten_mixer.training.loop import evaluate, train
 
 __version__ = "0.1.0"
 

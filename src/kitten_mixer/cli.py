@@ -10,15 +10,16 @@ from pathlib import Path
 
 import torch
 
-from kitten_mixer import distributed, evaluation
-from kitten_mixer import report as reports
 from kitten_mixer.errors import KittenMixerError
-from kitten_mixer.experiment import PRESETS, ExperimentConfig, run_experiment, training_splits
+from kitten_mixer.evaluation import evaluate as evaluation
+from kitten_mixer.evaluation import records as reports
 from kitten_mixer.explore import explore
-from kitten_mixer.gallery import load_gallery
 from kitten_mixer.images import centre_crop, enlarge, gif_bytes, image_grid, open_photo
 from kitten_mixer.mixer import DEFAULT_METHOD, DEFAULT_MODEL, METHODS, KittenMixer
-from kitten_mixer.shipping import ship_model
+from kitten_mixer.shipping.gallery import load_gallery
+from kitten_mixer.shipping.ship import ship_model
+from kitten_mixer.training import distributed
+from kitten_mixer.training.config import PRESETS, ExperimentConfig, run_experiment, training_splits
 
 
 def _positive_int(text: str) -> int:
@@ -203,7 +204,7 @@ def _evaluate_runs(runs: list[str], data: str, results: str, report: str,
     test = training_splits(mixers[0].config, data, mixers[0].image_size)["test"]
     features = real = None
     if kid:
-        from kitten_mixer.features import efficientnet_features
+        from kitten_mixer.evaluation.features import efficientnet_features
 
         features = efficientnet_features()
         real = features(test.images.float() / 255)  # once for every model

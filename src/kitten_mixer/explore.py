@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from kitten_mixer.data import CatFaces, load_faces, open_source
 from kitten_mixer.images import image_grid, tensor_to_images
-from kitten_mixer.saving import write_text
+from kitten_mixer.storage import write_text
 
 CHANNEL_COLOURS = ((220, 50, 50), (40, 160, 60), (50, 90, 220))
 

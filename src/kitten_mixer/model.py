@@ -230,12 +230,12 @@ class VAE(nn.Module):
     @classmethod
     def load(cls, folder: str | os.PathLike, map_location: str | torch.device = "cpu") -> VAE:
         """A trained VAE from a saved-model folder (model.safetensors + config.json)."""
-        from kitten_mixer.saving import load_model
+        from kitten_mixer.storage import load_model
 
         return load_model(folder, map_location)[0]
 
     def save(self, folder: str | os.PathLike, **info) -> None:
         """Write this VAE as a saved-model folder; `info` goes into config.json."""
-        from kitten_mixer.saving import save_model
+        from kitten_mixer.storage import save_model
 
         save_model(self, folder, **info)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from kitten_mixer import metrics
+from kitten_mixer.evaluation import metrics
 from kitten_mixer.images import image_grid, tensor_to_images
 from kitten_mixer.loss import BetaLoss
 from kitten_mixer.mixer import DEFAULT_METHOD, KittenMixer, interpolate_latents, latent_path

@@ -11,13 +11,13 @@ from typing import Any
 
 import torch
 
-from kitten_mixer import distributed
 from kitten_mixer.data import CatFaces, FaceLoader, load_faces
 from kitten_mixer.errors import DataError, TrainingError
 from kitten_mixer.loss import BetaLoss, LossConfig
 from kitten_mixer.model import VAE, VAEConfig
-from kitten_mixer.saving import load_model, write_json
-from kitten_mixer.training import find_checkpoints, resolve_device, train
+from kitten_mixer.storage import load_model, write_json
+from kitten_mixer.training import distributed
+from kitten_mixer.training.loop import find_checkpoints, resolve_device, train
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kitten_mixer.evaluation import Evaluation
+from kitten_mixer.evaluation.evaluate import Evaluation
 from kitten_mixer.mixer import KittenMixer
-from kitten_mixer.saving import write_json, write_text
+from kitten_mixer.storage import write_json, write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

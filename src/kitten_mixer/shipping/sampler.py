@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kitten_mixer.errors import ModelFileError
-from kitten_mixer.saving import atomic_write
+from kitten_mixer.storage import atomic_write
 
 SAMPLER_FILE = "sampler.safetensors"
 

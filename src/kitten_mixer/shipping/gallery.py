@@ -11,7 +11,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from kitten_mixer.errors import ModelFileError
-from kitten_mixer.saving import atomic_write
+from kitten_mixer.storage import atomic_write
 
 GALLERY_FILE = "gallery.safetensors"
 

@@ -29,10 +29,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from kitten_mixer import distributed
 from kitten_mixer.errors import ModelFileError, TrainingError
 from kitten_mixer.model import VAE
-from kitten_mixer.saving import (
+from kitten_mixer.storage import (
     load_checkpoint,
     load_weights,
     remove_stale_temporaries,
@@ -40,6 +39,7 @@ from kitten_mixer.saving import (
     save_model,
     write_text,
 )
+from kitten_mixer.training import distributed
 
 log = logging.getLogger(__name__)
 

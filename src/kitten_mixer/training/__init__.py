@@ -1,0 +1,1 @@
+"""Training: the experiment config, the loop, and torchrun support."""
