@@ -9,13 +9,8 @@ import torch
 
 from kitten_mixer import VAE, KittenMixer
 from kitten_mixer.errors import ModelFileError
-from kitten_mixer.storage import (
-    atomic_write,
-    load_checkpoint,
-    load_model,
-    save_checkpoint,
-    save_model,
-)
+from kitten_mixer.model import load_model
+from kitten_mixer.storage import atomic_write, load_checkpoint, save_checkpoint, save_model
 
 
 def test_model_folder_round_trip(tmp_path, tiny_model):

@@ -13,9 +13,8 @@ import torch
 from PIL import Image
 
 from kitten_mixer.images import Photo, photos_to_tensor, tensor_to_images
-from kitten_mixer.model import VAE
+from kitten_mixer.model import VAE, load_model
 from kitten_mixer.shipping.sampler import GaussianMixture, load_sampler
-from kitten_mixer.storage import load_model
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "default"
 METHODS = ("linear", "slerp")

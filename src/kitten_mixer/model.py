@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 import torch
 from torch import nn
+
+from kitten_mixer.device import DEFAULT_DEVICE, resolve_device
+from kitten_mixer.errors import ModelFileError
+from kitten_mixer.storage import read_model, save_model
 
 ACTIVATIONS = {
     "leaky_relu": nn.LeakyReLU,
@@ -228,14 +233,43 @@ class VAE(nn.Module):
                    head=c.head)
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, map_location: str | torch.device = "cpu") -> VAE:
-        """A trained VAE from a saved-model folder (model.safetensors + config.json)."""
-        from kitten_mixer.storage import load_model
+    def load(cls, path: str | os.PathLike, device: str | torch.device = DEFAULT_DEVICE) -> VAE:
+        """A trained VAE from a saved-model folder, in eval mode."""
+        return load_model(path, device)[0]
 
-        return load_model(folder, map_location)[0]
+    def save(self, path: str | os.PathLike, **info: Any) -> None:
+        """Write this VAE as a saved-model folder; `info` goes into its config.json."""
+        save_model(self, path, **info)
 
-    def save(self, folder: str | os.PathLike, **info) -> None:
-        """Write this VAE as a saved-model folder; `info` goes into config.json."""
-        from kitten_mixer.storage import save_model
 
-        save_model(self, folder, **info)
+def load_weights(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load `state` into `module`, naming what does not match if anything does not."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} weights missing (e.g. {missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            k = wrong[0]
+            problems.append(f"{len(wrong)} of another shape (e.g. {k}: "
+                            f"{tuple(state[k].shape)} in the file, {tuple(own[k].shape)} expected)")
+        raise ModelFileError(f"{source}: the weights do not match the architecture: "
+                             + "; ".join(problems))
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = DEFAULT_DEVICE
+               ) -> tuple[VAE, dict[str, Any]]:
+    """A saved-model folder as (its VAE in eval mode on `device`, its config dict)."""
+    weights, config = read_model(path)
+    try:
+        model = VAE.from_config(VAEConfig.from_dict(config["architecture"]))
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: invalid architecture in its config.json ({e})") from None
+    load_weights(model, weights, str(path))
+    return model.to(resolve_device(device)).eval(), config

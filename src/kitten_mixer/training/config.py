@@ -15,7 +15,8 @@ from kitten_mixer.data import CatFaces, FaceLoader, load_faces
 from kitten_mixer.errors import DataError, TrainingError
 from kitten_mixer.loss import BetaLoss, LossConfig
 from kitten_mixer.model import VAE, VAEConfig
-from kitten_mixer.storage import load_model, write_json
+from kitten_mixer.model import load_model
+from kitten_mixer.storage import write_json
 from kitten_mixer.training import distributed
 from kitten_mixer.training.loop import find_checkpoints, resolve_device, train
 

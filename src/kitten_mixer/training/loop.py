@@ -31,9 +31,9 @@ from tqdm import tqdm
 
 from kitten_mixer.errors import ModelFileError, TrainingError
 from kitten_mixer.model import VAE
+from kitten_mixer.model import load_weights
 from kitten_mixer.storage import (
     load_checkpoint,
-    load_weights,
     remove_stale_temporaries,
     save_checkpoint,
     save_model,
