@@ -1,1 +1,1 @@
-"""What ships beside a model: its gallery of cats, its sampler of new kittens, and shipping a run."""
+"""What ships in a model folder: its gallery of cats, its sampler of kittens, and shipping."""

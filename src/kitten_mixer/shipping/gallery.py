@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 from kitten_mixer.errors import ModelFileError
-from kitten_mixer.storage import atomic_write
-
-GALLERY_FILE = "gallery.safetensors"
+from kitten_mixer.storage import ModelFolder, read_tensors, write_tensors
 
 
 @dataclass
@@ -57,28 +52,21 @@ def latent_map(codes: torch.Tensor, seed: int = 0) -> torch.Tensor:
     return (places - low) / (high - low).clamp(min=1e-9)
 
 
-def save_gallery(folder: str | os.PathLike, gallery: Gallery) -> None:
-    """Write the gallery beside a saved model."""
+def save_gallery(path: str | os.PathLike, gallery: Gallery) -> None:
+    """Write the gallery into a saved-model folder."""
     if len(gallery.ids) != len(gallery.codes):
         raise ValueError("one id per code")
-    tensors = {"codes": gallery.codes.detach().float().cpu().contiguous()}
+    tensors = {"codes": gallery.codes.float()}
     if gallery.map is not None:
-        tensors["map"] = gallery.map.detach().float().cpu().contiguous()
-    atomic_write(Path(folder) / GALLERY_FILE, lambda tmp: save_file(
-        tensors, str(tmp), metadata={"ids": "\n".join(gallery.ids)}))
+        tensors["map"] = gallery.map.float()
+    write_tensors(ModelFolder(path).gallery, tensors, {"ids": "\n".join(gallery.ids)})
 
 
-def load_gallery(folder: str | os.PathLike | None) -> Gallery:
-    """The gallery shipped beside a saved model."""
-    path = Path(folder or ".") / GALLERY_FILE
-    if folder is None or not path.is_file():
-        raise ModelFileError(f"{folder}: this model ships no gallery of cats ({GALLERY_FILE})")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            ids = (f.metadata() or {}).get("ids", "").split("\n")
-        tensors = load_file(str(path))
-    except Exception as e:
-        raise ModelFileError(f"{path}: damaged gallery file ({e})") from None
+def load_gallery(path: str | os.PathLike) -> Gallery:
+    """The gallery shipped in a saved-model folder."""
+    file = ModelFolder(path).gallery
+    tensors, metadata = read_tensors(file, "this model ships no gallery of cats")
+    ids = metadata.get("ids", "").split("\n")
     if "codes" not in tensors or len(ids) != len(tensors["codes"]):
-        raise ModelFileError(f"{path}: the ids and codes do not match")
+        raise ModelFileError(f"{file}: the ids and codes do not match")
     return Gallery(ids, tensors["codes"], tensors.get("map"))

@@ -10,15 +10,11 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from kitten_mixer.errors import ModelFileError
-from kitten_mixer.storage import atomic_write
-
-SAMPLER_FILE = "sampler.safetensors"
+from kitten_mixer.storage import ModelFolder, read_tensors, write_tensors
 
 
 @dataclass
@@ -96,32 +92,29 @@ def fit_gaussian_mixture(codes: torch.Tensor, components: int = 10, iterations: 
     return GaussianMixture(weights.float(), means.float(), cholesky.float())
 
 
-def save_sampler(folder: str | os.PathLike, mixture: GaussianMixture) -> None:
-    """Write the mixture beside a saved model.
+def save_sampler(path: str | os.PathLike, mixture: GaussianMixture) -> None:
+    """Write the mixture into a saved-model folder.
 
     The Cholesky factors are stored as their lower triangles in float16: a quarter of the
     size (2.5 MB instead of 10 for 10 components in 500 dimensions), and sampling needs no
     more than three digits of them.
     """
     rows, cols = torch.tril_indices(*mixture.cholesky.shape[1:])
-    tensors = {"weights": mixture.weights.contiguous(), "means": mixture.means.contiguous(),
-               "cholesky_lower": mixture.cholesky[:, rows, cols].half().contiguous()}
-    atomic_write(Path(folder) / SAMPLER_FILE, lambda tmp: save_file(tensors, str(tmp)))
+    write_tensors(ModelFolder(path).sampler, {
+        "weights": mixture.weights, "means": mixture.means,
+        "cholesky_lower": mixture.cholesky[:, rows, cols].half()})
 
 
-def load_sampler(folder: str | os.PathLike | None) -> GaussianMixture:
-    """The mixture saved beside a model."""
-    path = Path(folder or ".") / SAMPLER_FILE
-    if folder is None or not path.is_file():
-        raise ModelFileError(f"{folder}: this model has no sampler ({SAMPLER_FILE}); "
-                             "`kitten-mixer ship` fits one")
+def load_sampler(path: str | os.PathLike) -> GaussianMixture:
+    """The mixture saved in a saved-model folder."""
+    file = ModelFolder(path).sampler
+    tensors, _ = read_tensors(file, "this model has no sampler; `kitten-mixer ship` fits one")
     try:
-        tensors = load_file(str(path))
         weights, means = tensors["weights"], tensors["means"]
         k, d = means.shape
         rows, cols = torch.tril_indices(d, d)
         cholesky = torch.zeros(k, d, d)
         cholesky[:, rows, cols] = tensors["cholesky_lower"].float()
-        return GaussianMixture(weights, means, cholesky)
-    except Exception as e:
-        raise ModelFileError(f"{path}: damaged sampler file ({e})") from None
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise ModelFileError(f"{file}: damaged sampler file ({e})") from None
+    return GaussianMixture(weights, means, cholesky)
