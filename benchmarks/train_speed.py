@@ -42,7 +42,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from kitten_mixer.training.config import PRESETS, run_experiment  # ours only: the original is below
-from kitten_mixer.training.loop import resolve_precision
+from kitten_mixer.device import autocast_dtype
 
 REPO = Path(__file__).resolve().parent.parent
 SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -134,7 +134,7 @@ def train_ours(folder: Path, out: Path, epochs: int, batch_size: int
     """Seconds taken, the last epoch's train loss per image, and the precision used."""
     config = replace(PRESETS["v6"], epochs=epochs, batch_size=batch_size,
                      val_fraction=0.0, test_fraction=0.0)
-    dtype = resolve_precision(config.precision, torch.device("cpu"))
+    dtype = autocast_dtype(config.precision, torch.device("cpu"))
     precision = str(dtype).replace("torch.", "") if dtype else "float32"
     began = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # keep the table readable

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -17,9 +18,20 @@ from conftest import REPO, TINY
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from kitten_mixer import VAE, BetaLoss, FaceLoader, KittenMixer, VAEConfig, evaluate, train
+from kitten_mixer import (
+    VAE,
+    BetaLoss,
+    ExperimentConfig,
+    FaceLoader,
+    KittenMixer,
+    VAEConfig,
+    run_experiment,
+    train,
+    validation_loss,
+)
 from kitten_mixer.errors import TrainingError
-from kitten_mixer.training.loop import find_checkpoints
+from kitten_mixer.storage import RunFolder, load_checkpoint
+from kitten_mixer.training.config import stored_config
 
 
 def run(model_dir, faces, epochs, precision="fp32", fused=False, **options):
@@ -98,7 +110,7 @@ def test_history_records_the_rate_each_epoch_ran_at(tmp_path, tiny_faces):
 
 
 def test_best_models_and_checkpoints_are_written(tmp_path, tiny_faces):
-    _, _, history = run(tmp_path, tiny_faces, 4, keep_checkpoints=2, info={"data": "fake"})
+    _, _, history = run(tmp_path, tiny_faces, 4, keep_checkpoints=2, describe={"data": "fake"})
     best_epoch = min(history, key=lambda r: r["val_loss"])["epoch"]
     mixer = KittenMixer.load(tmp_path)
     assert mixer.config["metrics"]["epoch"] == best_epoch
@@ -107,19 +119,19 @@ def test_best_models_and_checkpoints_are_written(tmp_path, tiny_faces):
     assert mixer.config["training"]["batch_size"] == 8
     best_train = KittenMixer.load(tmp_path / "best-train")
     assert best_train.config["metrics"]["train_loss"] == min(r["train_loss"] for r in history)
-    assert [e for e, _ in find_checkpoints(tmp_path)] == [4, 3]  # older ones pruned
+    assert [e for e, _ in RunFolder(tmp_path).checkpoints()] == [4, 3]  # older ones pruned
 
 
 def test_a_folder_holding_a_run_is_not_overwritten(tmp_path, tiny_faces):
     run(tmp_path, tiny_faces, 1)
     with pytest.raises(TrainingError, match="already holds a training run"):
         run(tmp_path, tiny_faces, 2, resume=False)
-    assert [e for e, _ in find_checkpoints(tmp_path)] == [1]
+    assert [e for e, _ in RunFolder(tmp_path).checkpoints()] == [1]
 
 
 def test_damaged_newest_checkpoint_falls_back_to_the_one_before(tmp_path, tiny_faces, caplog):
     run(tmp_path, tiny_faces, 2)
-    newest = find_checkpoints(tmp_path)[0][1]
+    newest = RunFolder(tmp_path).checkpoints()[0][1]
     newest.write_bytes(newest.read_bytes()[:5000])
     _, _, history = run(tmp_path, tiny_faces, 3)
     assert "cannot resume from epoch-0002" in caplog.text
@@ -140,7 +152,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_faces)
     with pytest.raises(TrainingError, match="loss became.*epoch 2.*epoch-0001"):
         train(model, FaceLoader(tiny_faces, 8), None, 3, 1, "cpu", tmp_path, optimizer,
               Exploding(beta=0.5, warmup_steps=5), progress=False)
-    assert [e for e, _ in find_checkpoints(tmp_path)] == [1]
+    assert [e for e, _ in RunFolder(tmp_path).checkpoints()] == [1]
     assert (tmp_path / "model.safetensors").read_bytes() == before
     assert (tmp_path / "history.csv").read_text().count("\n") == 2  # header + epoch 1
 
@@ -163,25 +175,39 @@ def test_the_original_call_with_a_torch_dataloader(tmp_path, tiny_faces):
     assert VAE.load(tmp_path).config.latent_dims == 8
 
 
-def test_evaluate_reports_per_image_terms(tiny_model, tiny_faces):
-    stats = evaluate(tiny_model, FaceLoader(tiny_faces, 5, shuffle=False), BetaLoss(1.0), "cpu")
+def test_validation_loss_reports_per_image_terms(tiny_model, tiny_faces):
+    loader = FaceLoader(tiny_faces, 5, shuffle=False)
+    stats = validation_loss(tiny_model, loader, BetaLoss(1.0), "cpu")
     assert stats["images"] == 32
     assert stats["loss"] == pytest.approx(stats["reconstruction"] + stats["kl"], rel=1e-4)
 
 
 KILLABLE = textwrap.dedent("""
     import sys, torch
+    from pathlib import Path
     from kitten_mixer import VAE, VAEConfig, BetaLoss, FaceLoader, train
+
+    class Signalling(FaceLoader):
+        \"\"\"Touches epoch-N.started once the first batch of epoch N has been handed out.\"\"\"
+
+        def __iter__(self):
+            for i, batch in enumerate(super().__iter__()):
+                yield batch
+                if i == 0:
+                    (Path(sys.argv[1]) / f"epoch-{self.epoch}.started").touch()
+
     faces = torch.randint(0, 256, (600, 3, 16, 16), dtype=torch.uint8,
                           generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
     model = VAE.from_config(VAEConfig(image_h=16, image_w=16, latent_dims=8,
                                       hidden_channels=[3, 16, 32]))
-    train(model, FaceLoader(faces, 4, seed=0), None, int(sys.argv[2]), 1, "cpu", sys.argv[1],
+    Path(sys.argv[1]).mkdir(parents=True, exist_ok=True)
+    train(model, Signalling(faces, 4, seed=0), None, int(sys.argv[2]), 1, "cpu", sys.argv[1],
           torch.optim.Adam(model.parameters(), 1e-3), BetaLoss(1.0), seed=0, progress=False)
 """)
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes(tmp_path):
     script = tmp_path / "killable.py"
     script.write_text(KILLABLE)
@@ -189,21 +215,42 @@ def test_a_run_killed_mid_epoch_resumes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, str(script), str(run_dir), "1000"], env=env,
                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Epoch 3 has started once its first step is done: the kill lands inside it, after the
+    # checkpoints of epochs 1 and 2 and before any file of epoch 3.
+    started = run_dir / "epoch-3.started"
     deadline = time.time() + 120
-    while len(find_checkpoints(run_dir)) < 2 and time.time() < deadline:
+    while not started.exists() and time.time() < deadline:
         assert process.poll() is None, process.stderr.read().decode()
-        time.sleep(0.05)
-    time.sleep(0.15)  # somewhere in the middle of an epoch, or of writing its files
+        time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done = find_checkpoints(run_dir)[0][0]
-    assert done >= 2
-    target = done + 2
+    assert started.exists()
+    assert [e for e, _ in RunFolder(run_dir).checkpoints()] == [2, 1]
+    target = 4
     finished = subprocess.run([sys.executable, str(script), str(run_dir), str(target)],
                               env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     with open(run_dir / "history.csv") as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(1, target + 1))
-    assert find_checkpoints(run_dir)[0][0] == target
-    assert not list(run_dir.rglob("*.tmp"))  # leftovers of the killed write are cleaned up
+    assert RunFolder(run_dir).checkpoints()[0][0] == target
+    assert not list(run_dir.rglob("*.tmp"))  # leftovers of a killed write are cleaned up
     KittenMixer.load(run_dir)
+
+
+def test_a_run_resumes_from_its_checkpoint_alone(tmp_path, photo_folder):
+    """The checkpoint holds the config: resuming with any other config (here the defaults,
+    which describe a much larger network) continues the run as it was started, to the bit."""
+    config = ExperimentConfig(model=VAEConfig(**TINY), batch_size=8, epochs=2, lr=3e-3,
+                              flip=True, shift=1, lr_schedule="cosine", precision="fp32")
+    run_experiment(config, photo_folder, tmp_path / "straight", device="cpu", progress=False)
+    run_experiment(replace(config, epochs=1), photo_folder, tmp_path / "resumed", device="cpu",
+                   progress=False)
+    assert stored_config(tmp_path / "resumed") == replace(config, epochs=1)
+    history = run_experiment(ExperimentConfig(epochs=2), photo_folder, tmp_path / "resumed",
+                             device="cpu", resume=True, progress=False)
+    assert [row["epoch"] for row in history] == [1, 2]
+    straight, resumed = (load_checkpoint(RunFolder(tmp_path / name).checkpoint(2))["model"]
+                         for name in ("straight", "resumed"))
+    for name, weights in straight.items():
+        assert torch.equal(weights, resumed[name]), name
+    assert stored_config(tmp_path / "resumed").epochs == 2

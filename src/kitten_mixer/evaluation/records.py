@@ -8,7 +8,6 @@ tables can always be regenerated from the command line.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from kitten_mixer.evaluation.evaluate import Evaluation
 from kitten_mixer.mixer import KittenMixer
-from kitten_mixer.storage import write_json, write_text
+from kitten_mixer.storage import RunFolder, read_history, write_json, write_text
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -24,13 +23,9 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 def run_record(name: str, mixer: KittenMixer, evaluation: Evaluation) -> dict[str, Any]:
     """Everything worth keeping about one evaluated run."""
     config = mixer.config
-    history_path = mixer.folder / "history.csv" if mixer.folder else None
-    seconds, epochs = None, None
-    if history_path is not None and history_path.is_file():
-        with open(history_path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        seconds = sum(float(r["seconds"]) for r in rows)
-        epochs = len(rows)
+    rows = read_history(RunFolder(mixer.folder).history) if mixer.folder else []
+    seconds = sum(r["seconds"] for r in rows) if rows else None
+    epochs = len(rows) or None
     parameters = sum(p.numel() for p in mixer.model.parameters())
     return {"name": name, "architecture": config.get("architecture"),
             "experiment": config.get("experiment"), "data": config.get("data"),

@@ -7,20 +7,24 @@ import os
 import torch
 import torch.distributed as dist
 
+from kitten_mixer.device import DEFAULT_DEVICE, resolve_device
+
 
 def launched_by_torchrun() -> bool:
     """Whether this process is one of several started by torchrun."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def init_distributed(device: torch.device) -> None:
-    """Join the process group torchrun prepared: nccl between GPUs, gloo between CPUs."""
+def start(device: str | torch.device = DEFAULT_DEVICE) -> torch.device:
+    """The device this process trains on; under torchrun, having joined the process group
+    (nccl between GPUs, gloo between CPUs)."""
+    device = resolve_device(device)
     if dist.is_initialized() or not launched_by_torchrun():
-        return
-    backend = "nccl" if device.type == "cuda" else "gloo"
+        return device
     if device.type == "cuda":
-        torch.cuda.set_device(local_rank())
-    dist.init_process_group(backend)
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
 
 
 def is_distributed() -> bool:
@@ -33,10 +37,6 @@ def rank() -> int:
 
 def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def sum_across_ranks(tensor: torch.Tensor) -> torch.Tensor:

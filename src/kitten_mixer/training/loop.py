@@ -1,223 +1,296 @@
-"""The trainer: one loop, resumable to the bit, safe to kill at any moment.
+"""The training loop: one function that reads top to bottom, resumable to the bit, safe to kill.
 
-A run lives in one folder:
-
-    model_dir/
-      model.safetensors, config.json   the best model by validation loss (a saved-model folder)
-      best-train/                      the best model by training loss (with a validation set)
-      history.csv                      one row per epoch, per-image losses
-      epochs/epoch-0003.safetensors    full training state every `epochs_per_checkpoint` epochs
+`fit(run)` trains a `Run`, everything one training needs, already built: by `run_experiment`
+from an ExperimentConfig (what `kitten-mixer train` runs), or by `train`, the original
+project's call. The run folder's layout is storage.RunFolder's. After every epoch rank 0
+writes the history, the best models and, on schedule, a checkpoint that holds the whole
+state and the run's config, each file atomically: a run killed at any moment resumes from
+its newest readable checkpoint and ends with the same weights as one never interrupted.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import io
 import logging
 import math
-import os
-import platform
-import re
 import sys
 import time
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from kitten_mixer.device import DEFAULT_DEVICE, autocast_dtype, hardware_name, resolve_device
 from kitten_mixer.errors import ModelFileError, TrainingError
-from kitten_mixer.model import VAE
-from kitten_mixer.model import load_weights
+from kitten_mixer.model import VAE, load_weights
 from kitten_mixer.storage import (
+    RunFolder,
     load_checkpoint,
     remove_stale_temporaries,
     save_checkpoint,
     save_model,
-    write_text,
+    write_history,
 )
 from kitten_mixer.training import distributed
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_reconstruction", "train_kl", "val_loss",
-                   "val_reconstruction", "val_kl", "seconds", "images_per_second", "lr")
-CHECKPOINT_NAME = re.compile(r"epoch-(\d+)\.safetensors$")
 # How often (in steps) the loop looks at the loss on the host; each look costs a sync.
 CHECK_EVERY = 50
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" is the GPU when there is one, else the CPU; under torchrun, this rank's GPU."""
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingError("device 'cuda' asked for, but this machine has no usable GPU")
-        if device.index is None and distributed.launched_by_torchrun():
-            device = torch.device("cuda", distributed.local_rank())
-    return device
+class Loader(Protocol):
+    """Batches of images [N, C, H, W] (uint8, or floats in [0, 1]), in an order set per epoch."""
+
+    def __iter__(self) -> Iterator[torch.Tensor]: ...
+    def __len__(self) -> int: ...
+    def set_epoch(self, epoch: int) -> None: ...
 
 
-def hardware_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model and core count, for the record."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"{name}, {os.cpu_count()} cores"
+class Objective(Protocol):
+    """A loss with its parts, per image, and a step count (for a warm-up): BetaLoss."""
+
+    def terms(self, x, x_hat, mean, log_var) -> tuple[torch.Tensor, ...]: ...
+    def step(self) -> None: ...
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for "auto", "bf16", "fp16" or "fp32" (None: no autocast)."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise TrainingError("fp16 autocast needs a GPU; use bf16 or fp32 on the CPU")
-        return torch.float16
-    if precision != "auto":
-        raise TrainingError(f"precision must be auto, bf16, fp16 or fp32, not {precision!r}")
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() \
-            and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        # Only CPUs with native bf16 (AVX-512 BF16 or AMX) gain from it; others emulate it.
-        return torch.bfloat16
-    return None
+@dataclass
+class Run:
+    """Everything one training run needs, built, and how to run it."""
+
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    loss: Objective
+    train_loader: Loader
+    val_loader: Loader | None
+    folder: RunFolder
+    epochs: int
+    device: torch.device
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    epochs_per_checkpoint: int = 1
+    keep_checkpoints: int = 3  # the newest epoch checkpoints kept; 0 keeps them all
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    grad_clip: float | None = None  # largest gradient norm of a step
+    seed: int | None = None
+    resume: bool = True  # False: refuse a folder that already holds a run
+    progress: bool | None = None  # a progress bar; None: when stderr is a terminal
+    config: dict[str, Any] | None = None  # the ExperimentConfig, kept in every checkpoint
+    describe: dict[str, Any] = field(default_factory=dict)  # for the saved models' config.json
 
 
-def find_checkpoints(model_dir: str | Path) -> list[tuple[int, Path]]:
-    """(epoch, path) of every epoch checkpoint in a run folder, newest first."""
-    folder = Path(model_dir) / "epochs"
-    found = []
-    for path in folder.glob("epoch-*.safetensors"):
-        match = CHECKPOINT_NAME.search(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    return sorted(found, reverse=True)
+def fit(run: Run) -> list[dict[str, float]]:
+    """Train `run` until its epochs are done in its folder; return the history, one row per
+    epoch of per-image losses. A non-finite loss stops it with TrainingError; the files on
+    disk keep the last good state."""
+    if run.epochs_per_checkpoint < 1:
+        raise TrainingError("epochs_per_checkpoint must be at least 1")
+    main_process = distributed.rank() == 0
+    where = Placement(run.device, autocast_dtype(run.precision, run.device),
+                      run.channels_last and run.device.type in ("cpu", "cuda"))
+    run.model.to(run.device)
+    run.loss.to(run.device)
+    if where.channels_last:
+        run.model.to(memory_format=torch.channels_last)
+
+    # Resume from the newest readable checkpoint, or start afresh.
+    if main_process and run.folder.path.is_dir():
+        remove_stale_temporaries(run.folder.path)
+    if run.folder.checkpoints():
+        if not run.resume:
+            raise TrainingError(f"{run.folder.path} already holds a training run: add --resume "
+                                "to continue it, or train into an empty folder")
+        done, history = _restore(run)
+        if main_process:
+            log.info("resumed from epoch %d in %s", done, run.folder.path)
+    else:
+        done, history = 0, []
+        if run.seed is not None:
+            torch.manual_seed(run.seed + distributed.rank())
+    describe = _with_hardware(run, where.amp)
+
+    net: nn.Module = run.model
+    if distributed.is_distributed():
+        net = nn.parallel.DistributedDataParallel(
+            net, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+    if run.compile:
+        net = torch.compile(net)
+    show_bar = main_process and (sys.stderr.isatty() if run.progress is None else run.progress)
+
+    for epoch in range(done + 1, run.epochs + 1):
+        began = time.perf_counter()
+        run.train_loader.set_epoch(epoch)
+        bar = tqdm(total=len(run.train_loader), desc=f"epoch {epoch}/{run.epochs}",
+                   unit="batch", leave=False) if show_bar else None
+        train_terms, images = _pass(net, run.train_loader, run.loss, where, run.optimizer,
+                                    run.grad_clip, bar)
+        train_seconds = time.perf_counter() - began
+        val_terms = None
+        if run.val_loader is not None:
+            run.val_loader.set_epoch(epoch)
+            val_terms, _ = _pass(net, run.val_loader, run.loss, where)
+        if bar is not None:
+            bar.close()
+        _stop_if_diverged(epoch, train_terms, val_terms, run.folder)
+
+        lr = run.optimizer.param_groups[0]["lr"]  # the rate this epoch ran at
+        if run.scheduler is not None:
+            run.scheduler.step()
+        history.append(_history_row(epoch, train_terms, val_terms, time.perf_counter() - began,
+                                    images / max(train_seconds, 1e-9), lr))
+        if main_process:
+            _save_epoch(run, history, describe)
+            print(_epoch_line(history[-1], run.epochs), flush=True)
+        distributed.barrier()
+    return history
 
 
-def _as_images(batch: Any, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """A batch from any loader (tensor, or (images, labels) as torchvision gives) as floats."""
-    if isinstance(batch, (list, tuple)):
-        batch = batch[0]
-    x = batch.to(device, non_blocking=True)
-    x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+class Placement(NamedTuple):
+    """Where and how the tensors of a pass run."""
+
+    device: torch.device
+    amp: torch.dtype | None  # the autocast dtype; None: float32 throughout
+    channels_last: bool
 
 
-class _Accumulator:
-    """Per-image sums of (loss, reconstruction, KL) kept on the device: no sync per step."""
-
-    def __init__(self, device: torch.device):
-        self.sums = torch.zeros(3, device=device, dtype=torch.float64)
-        self.images = torch.zeros((), device=device, dtype=torch.float64)
-
-    def add(self, terms: tuple[torch.Tensor, ...], n: int) -> None:
-        self.sums += torch.stack([t.detach().double() for t in terms]) * n
-        self.images += n
-
-    def finite(self) -> bool:
-        return bool(torch.isfinite(self.sums).all())
-
-    def means(self) -> tuple[list[float], int]:
-        sums = distributed.sum_across_ranks(torch.cat([self.sums, self.images.view(1)]))
-        n = int(sums[3].item())
-        return [v / max(n, 1) for v in sums[:3].tolist()], n
-
-
-def _loss_terms(loss_function: nn.Module, x, x_hat, mean, log_var) -> tuple[torch.Tensor, ...]:
-    if hasattr(loss_function, "terms"):
-        return tuple(loss_function.terms(x, x_hat, mean, log_var))
-    total = loss_function(x, x_hat, mean, log_var)  # any loss with the original's signature
-    nan = torch.full_like(total, float("nan"))
-    return total, nan, nan
-
-
-def _run_epoch(net: nn.Module, loader: Iterable, loss_function: nn.Module,
-               optimizer: torch.optim.Optimizer | None, device: torch.device,
-               autocast_dtype: torch.dtype | None, channels_last: bool,
-               bar: tqdm | None, what: str, grad_clip: float | None = None
-               ) -> tuple[list[float], int]:
-    """One pass over `loader`: training when an optimizer is given, else evaluation."""
+def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where: Placement,
+          optimizer: torch.optim.Optimizer | None = None, grad_clip: float | None = None,
+          bar: tqdm | None = None) -> tuple[list[float], int]:
+    """One pass over `loader`, training when an optimizer is given: the per-image means of
+    (loss, reconstruction, KL) and the number of images, summed over all ranks."""
+    device, amp = where.device, where.amp
     training = optimizer is not None
     net.train(training)
-    totals = _Accumulator(device)
-    grad = torch.enable_grad() if training else torch.no_grad()
-    with grad:
+    sums = torch.zeros(3, device=device, dtype=torch.float64)  # on the device: no sync a step
+    count = 0
+    with torch.enable_grad() if training else torch.no_grad():
         for step, batch in enumerate(loader, 1):
-            x = _as_images(batch, device, channels_last)
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):
+            x = batch.to(device, non_blocking=True)
+            x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+            if where.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 x_hat, mean, log_var = net(x)
-            terms = _loss_terms(loss_function, x, x_hat, mean, log_var)
+            terms = loss.terms(x, x_hat, mean, log_var)
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 terms[0].backward()
                 if grad_clip:
                     nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
                 optimizer.step()
-                if hasattr(loss_function, "step"):
-                    loss_function.step()
-            totals.add(terms, len(x))
+                loss.step()
+            sums += torch.stack([t.detach().double() for t in terms]) * len(x)
+            count += len(x)
             # No point training on after a NaN: the caller reports it. Not under DDP, where a
             # rank that left the loop early would leave the others waiting for its gradients.
             if step % CHECK_EVERY == 0 and not distributed.is_distributed() \
-                    and not totals.finite():
+                    and not torch.isfinite(sums).all():
                 break
             if bar is not None:
-                bar.update(len(x))
+                bar.update()
                 if step % 20 == 0:
-                    mean_loss = totals.sums[0].item() / totals.images.item()
-                    bar.set_postfix_str(f"{what} loss {mean_loss:.2f}")
-    return totals.means()
+                    bar.set_postfix_str(f"loss {sums[0].item() / count:.2f}")
+    totals = distributed.sum_across_ranks(
+        torch.cat([sums, torch.tensor([count], device=device, dtype=torch.float64)]))
+    n = int(totals[3].item())
+    return [v / max(n, 1) for v in totals[:3].tolist()], n
 
 
-def _stats_row(epoch: int, train: list[float], val: list[float] | None, seconds: float,
-               images: int, train_seconds: float, lr: float) -> dict[str, float]:
-    nan = float("nan")
-    val = val or [nan, nan, nan]
-    train, val = [round(v, 4) for v in train], [round(v, 4) for v in val]
+def _stop_if_diverged(epoch: int, train: list[float], val: list[float] | None,
+                      folder: RunFolder) -> None:
+    bad = [v for v in [train[0], *(val or [])[:1]] if not math.isfinite(v)]
+    if bad:
+        saved = folder.checkpoints()
+        raise TrainingError(f"the loss became {bad[0]} in epoch {epoch}: training stopped and "
+                            "nothing was saved; last good checkpoint: "
+                            f"{saved[0][1] if saved else 'none yet'}. "
+                            "A lower learning rate may help.")
+
+
+def _history_row(epoch: int, train: list[float], val: list[float] | None, seconds: float,
+                 images_per_second: float, lr: float) -> dict[str, float]:
+    train = [round(v, 4) for v in train]
+    val = [round(v, 4) for v in val] if val else [math.nan] * 3
     return {"epoch": epoch, "train_loss": train[0], "train_reconstruction": train[1],
             "train_kl": train[2], "val_loss": val[0], "val_reconstruction": val[1],
             "val_kl": val[2], "seconds": round(seconds, 3),
-            "images_per_second": round(images / max(train_seconds, 1e-9), 1), "lr": lr}
+            "images_per_second": round(images_per_second, 1), "lr": lr}
 
 
-def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    write_text(path, out.getvalue())
+def _epoch_line(row: dict[str, float], epochs: int) -> str:
+    text = (f"epoch {row['epoch']}/{epochs}  train {row['train_loss']:.2f} "
+            f"(rec {row['train_reconstruction']:.2f}, kl {row['train_kl']:.2f})")
+    if math.isfinite(row["val_loss"]):
+        text += f"  val {row['val_loss']:.2f}"
+    return text + f"  {row['images_per_second']:.0f} img/s  {row['seconds']:.1f} s"
 
 
-def _describe(optimizer: torch.optim.Optimizer, loss_function: nn.Module, loader: Iterable,
-              epochs: int, autocast_dtype: torch.dtype | None, device: torch.device) -> dict:
-    """The training settings that config.json records beside the weights."""
-    group = optimizer.param_groups[0]
-    settings = {"optimizer": type(optimizer).__name__,
-                "lr": group.get("lr"), "weight_decay": group.get("weight_decay"),
-                "batch_size": getattr(loader, "batch_size", None),
-                "flip": getattr(loader, "flip", None), "epochs": epochs,
-                "precision": str(autocast_dtype).replace("torch.", "") if autocast_dtype
-                else "float32",
-                "device": device.type, "hardware": hardware_name(device),
+def _with_hardware(run: Run, amp: torch.dtype | None) -> dict[str, Any]:
+    """The run's description for config.json, with where and how it is trained."""
+    training = {**run.describe.get("training", {}),
+                "precision": str(amp).replace("torch.", "") if amp else "float32",
+                "device": run.device.type, "hardware": hardware_name(run.device),
                 "threads": torch.get_num_threads(), "processes": distributed.world_size()}
-    if hasattr(loss_function, "config"):
-        settings["loss"] = loss_function.config.to_dict()
-    return settings
+    return {**run.describe, "training": training}
+
+
+def _save_epoch(run: Run, history: list[dict[str, float]], describe: dict[str, Any]) -> None:
+    """What rank 0 writes after an epoch: the history, the best models, a checkpoint."""
+    folder, row = run.folder, history[-1]
+    write_history(folder.history, history)
+    metrics = {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
+    # The best model by validation loss (training loss without a validation set)...
+    scores = [r["val_loss"] if math.isfinite(r["val_loss"]) else r["train_loss"]
+              for r in history]
+    if scores[-1] < min(scores[:-1], default=math.inf):
+        save_model(run.model, folder.path, **describe, metrics=metrics)
+    # ...and by training loss, when that is another one.
+    if math.isfinite(row["val_loss"]) and \
+            row["train_loss"] < min((r["train_loss"] for r in history[:-1]), default=math.inf):
+        save_model(run.model, folder.best_train.path, **describe, metrics=metrics)
+
+    epoch = int(row["epoch"])
+    if epoch % run.epochs_per_checkpoint == 0 or epoch == run.epochs:
+        rng = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        save_checkpoint(folder.checkpoint(epoch), {
+            "epoch": epoch,
+            "config": run.config,
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+            "loss": run.loss.state_dict(),
+            "rng": rng,
+            "history": history,
+        })
+        if run.keep_checkpoints:
+            for _, old in folder.checkpoints()[run.keep_checkpoints:]:
+                old.unlink(missing_ok=True)
+
+
+def _restore(run: Run) -> tuple[int, list[dict[str, float]]]:
+    """Load the newest readable checkpoint into the run's objects: (its epoch, its history)."""
+    for _, path in run.folder.checkpoints():
+        try:
+            state = load_checkpoint(path)
+        except ModelFileError as e:
+            log.warning("cannot resume from %s (%s); trying the one before", path.name, e)
+            continue
+        load_weights(run.model, state["model"], str(path))
+        run.optimizer.load_state_dict(state["optimizer"])
+        _match_parameter_layouts(run.optimizer)
+        if run.scheduler is not None and state["scheduler"] is not None:
+            _restore_scheduler(run.scheduler, state["scheduler"], run.optimizer)
+        run.loss.load_state_dict(state["loss"])
+        torch.set_rng_state(state["rng"]["cpu"])
+        if torch.cuda.is_available() and state["rng"].get("cuda"):
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        return state["epoch"], state["history"]
+    raise TrainingError(f"{run.folder.path}/epochs: no checkpoint there can be read")
 
 
 def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
@@ -235,7 +308,8 @@ def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
                 param_state[name] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
-def _restore_scheduler(scheduler, state: dict, optimizer: torch.optim.Optimizer) -> None:
+def _restore_scheduler(scheduler: torch.optim.lr_scheduler.LRScheduler, state: dict,
+                       optimizer: torch.optim.Optimizer) -> None:
     """Load a scheduler's state, keeping the length of a cosine schedule built for this run.
 
     A run resumed with more epochs than it was started with then follows the cosine of the new
@@ -255,178 +329,11 @@ def _restore_scheduler(scheduler, state: dict, optimizer: torch.optim.Optimizer)
         group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * progress
 
 
-def _restore(model_dir: Path, model: VAE, optimizer, scheduler, loss_function) -> dict | None:
-    """Load the newest readable checkpoint into the run's objects; its state, or None."""
-    for _, path in find_checkpoints(model_dir):
-        try:
-            state = load_checkpoint(path)
-        except ModelFileError as e:
-            log.warning("cannot resume from %s (%s); trying the one before", path.name, e)
-            continue
-        load_weights(model, state["model"], str(path))
-        optimizer.load_state_dict(state["optimizer"])
-        _match_parameter_layouts(optimizer)
-        if scheduler is not None and state.get("scheduler") is not None:
-            _restore_scheduler(scheduler, state["scheduler"], optimizer)
-        if isinstance(loss_function, nn.Module) and state.get("loss"):
-            loss_function.load_state_dict(state["loss"])
-        torch.set_rng_state(state["rng"]["cpu"])
-        if torch.cuda.is_available() and state["rng"].get("cuda"):
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        return state
-    return None
-
-
-def train(model: VAE, train_loader: Iterable, val_loader: Iterable | None, epochs: int,
-          epochs_per_checkpoint: int, device: str | torch.device, model_dir: str | Path,
-          optimizer: torch.optim.Optimizer, loss_function: nn.Module, *,
-          scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-          seed: int | None = None, precision: str = "auto", channels_last: bool = True,
-          compile: bool = False, resume: bool = True, progress: bool | None = None,
-          keep_checkpoints: int = 3, grad_clip: float | None = None,
-          info: dict[str, Any] | None = None
-          ) -> list[dict[str, float]]:
-    """Train `model` until `epochs` epochs are done in `model_dir`; return the history.
-
-    Called as the original was, it resumes from the newest checkpoint in `model_dir/epochs/`,
-    now restoring the optimizer, scheduler, loss warm-up and RNG state too, so that an
-    interrupted run ends with the same weights as an uninterrupted one. `resume=False` refuses
-    to touch a folder that already holds a run. Losses are per image. A non-finite loss stops
-    the run with TrainingError; the files on disk keep the last good state.
-
-    `grad_clip` caps the gradient norm of each step.
-    Epoch checkpoints beyond the newest `keep_checkpoints` are deleted (0 keeps them all).
-    Under torchrun, each process trains on its shard of `train_loader` (a FaceLoader built
-    with its rank) and rank 0 alone writes files. `info` goes into the saved config.json.
-    """
-    device = resolve_device(device)
-    distributed.init_distributed(device)
-    main_process = distributed.rank() == 0
-    autocast_dtype = resolve_precision(precision, device)
-    model_dir = Path(model_dir)
-    channels_last = channels_last and device.type in ("cpu", "cuda")
-    if epochs_per_checkpoint < 1:
-        raise TrainingError("epochs_per_checkpoint must be at least 1")
-
-    model.to(device)
-    if isinstance(loss_function, nn.Module):
-        loss_function.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-
-    if main_process and model_dir.is_dir():
-        remove_stale_temporaries(model_dir)
-    state = None
-    if find_checkpoints(model_dir):
-        if not resume:
-            raise TrainingError(f"{model_dir} already holds a training run: resume it, "
-                                "or train into an empty folder")
-        state = _restore(model_dir, model, optimizer, scheduler, loss_function)
-        if state is None:
-            raise TrainingError(f"{model_dir}/epochs: no checkpoint there can be read")
-    elif seed is not None:
-        torch.manual_seed(seed + distributed.rank())
-    start = state["epoch"] if state else 0
-    history: list[dict[str, float]] = state["history"] if state else []
-    best = state["best"] if state else {"val": math.inf, "train": math.inf}
-    settings = _describe(optimizer, loss_function, train_loader, epochs, autocast_dtype, device)
-    if state and main_process:
-        log.info("resumed from epoch %d in %s", start, model_dir)
-
-    net: nn.Module = model
-    if distributed.is_distributed():
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    if compile:
-        net = torch.compile(net)
-    show_bar = main_process and (sys.stderr.isatty() if progress is None else progress)
-
-    for epoch in range(start + 1, epochs + 1):
-        for loader in (train_loader, val_loader):
-            if hasattr(loader, "set_epoch"):
-                loader.set_epoch(epoch)
-        began = time.perf_counter()
-        bar = tqdm(total=len(getattr(train_loader, "images", [])) // distributed.world_size()
-                   or None, desc=f"epoch {epoch}/{epochs}", unit="img", leave=False) \
-            if show_bar else None
-        train_stats, n_train = _run_epoch(net, train_loader, loss_function, optimizer, device,
-                                          autocast_dtype, channels_last, bar, "train",
-                                          grad_clip)
-        train_seconds = time.perf_counter() - began
-        val_stats = None
-        if val_loader is not None:
-            val_stats, _ = _run_epoch(net, val_loader, loss_function, None, device,
-                                      autocast_dtype, channels_last, None, "val")
-        if bar is not None:
-            bar.close()
-        losses = [train_stats[0]] + ([val_stats[0]] if val_stats else [])
-        bad = [v for v in losses if not math.isfinite(v)]
-        if bad:
-            saved = find_checkpoints(model_dir)
-            where = saved[0][1] if saved else "none yet"
-            raise TrainingError(f"the loss became {bad[0]} in epoch {epoch}: training stopped "
-                                f"and nothing was saved; last good checkpoint: {where}. "
-                                "A lower learning rate may help.")
-        lr = optimizer.param_groups[0]["lr"]  # the rate this epoch ran at
-        if scheduler is not None:
-            scheduler.step()
-        row = _stats_row(epoch, train_stats, val_stats, time.perf_counter() - began, n_train,
-                         train_seconds, lr)
-        history.append(row)
-        if main_process:
-            _save_epoch(model_dir, model, optimizer, scheduler, loss_function, history, best,
-                        row, epoch, epochs, epochs_per_checkpoint, settings, info or {})
-            if keep_checkpoints:
-                for _, old in find_checkpoints(model_dir)[keep_checkpoints:]:
-                    old.unlink(missing_ok=True)
-            print(_epoch_line(row, epochs), flush=True)
-        distributed.barrier()
-    return history
-
-
-def _epoch_line(row: dict[str, float], epochs: int) -> str:
-    text = (f"epoch {row['epoch']}/{epochs}  train {row['train_loss']:.2f} "
-            f"(rec {row['train_reconstruction']:.2f}, kl {row['train_kl']:.2f})")
-    if math.isfinite(row["val_loss"]):
-        text += f"  val {row['val_loss']:.2f}"
-    return text + f"  {row['images_per_second']:.0f} img/s  {row['seconds']:.1f} s"
-
-
-def _save_epoch(model_dir: Path, model: VAE, optimizer, scheduler, loss_function,
-                history: list[dict], best: dict, row: dict, epoch: int, epochs: int,
-                epochs_per_checkpoint: int, settings: dict, info: dict) -> None:
-    """Everything rank 0 writes after an epoch, each file atomically."""
-    _write_history(model_dir / "history.csv", history)
-    metrics = {k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
-    val_loss = row["val_loss"] if math.isfinite(row["val_loss"]) else row["train_loss"]
-    if val_loss < best["val"]:
-        best["val"] = val_loss
-        save_model(model, model_dir, training=settings, **info, metrics=metrics)
-    # Without validation the best model is already the best by training loss: one copy is enough.
-    if math.isfinite(row["val_loss"]) and row["train_loss"] < best["train"]:
-        best["train"] = row["train_loss"]
-        save_model(model, model_dir / "best-train", training=settings, **info, metrics=metrics)
-    if epoch % epochs_per_checkpoint == 0 or epoch == epochs:
-        rng = {"cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        save_checkpoint(model_dir / "epochs" / f"epoch-{epoch:04d}.safetensors", {
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "loss": loss_function.state_dict() if isinstance(loss_function, nn.Module) else {},
-            "rng": rng,
-            "history": history,
-            "best": best,
-        })
-
-
-def evaluate(model: VAE, loader: Iterable, loss_function: nn.Module,
-             device: str | torch.device = "auto") -> dict[str, float]:
-    """Per-image loss, reconstruction and KL of `model` over `loader`."""
+def validation_loss(model: VAE, loader: Loader, loss: Objective,
+                    device: str | torch.device = DEFAULT_DEVICE) -> dict[str, float]:
+    """The per-image loss, reconstruction and KL of `model` over `loader`, in float32."""
     device = resolve_device(device)
     model.to(device)
-    (loss, rec, kl), n = _run_epoch(model, loader, loss_function.to(device), None, device,
-                                    None, False, None, "eval")
-    return {"loss": loss, "reconstruction": rec, "kl": kl, "images": n}
+    (total, reconstruction, kl), n = _pass(model, loader, loss.to(device),
+                                           Placement(device, None, False))
+    return {"loss": total, "reconstruction": reconstruction, "kl": kl, "images": n}
