@@ -26,7 +26,6 @@ import contextlib
 import hashlib
 import importlib
 import io
-import platform
 import tempfile
 import time
 import zipfile
@@ -41,8 +40,8 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from kitten_mixer.training.config import PRESETS, run_experiment  # ours only: the original is below
-from kitten_mixer.device import autocast_dtype
+from kitten_mixer.device import autocast_dtype, hardware_name
+from kitten_mixer.training.config import PRESETS, run_experiment  # ours; the original is below
 
 REPO = Path(__file__).resolve().parent.parent
 SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -160,14 +159,6 @@ def write_photos(source: Path, folder: Path, count: int) -> int:
     return len(seen)
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared/data/cats.zip",
@@ -198,7 +189,11 @@ def main() -> None:
     print(f"{'ours':<10} {precision:<18} {ours_s:>8.1f} {ours_rate:>8.0f} {ours_loss:>11.1f}")
     print(f"{'original':<10} {'float32':<18} {orig_s:>8.1f} {orig_rate:>8.0f} {orig_loss:>11.1f}")
     print(f"\nspeed-up: {ours_rate / orig_rate:.2f}x (ours {ours_rate:.0f} img/s vs original "
-          f"{orig_rate:.0f} img/s, {torch.get_num_threads()} threads, {cpu_model()})")
+          f"{orig_rate:.0f} img/s, {torch.get_num_threads()} threads, "
+          f"{hardware_name(torch.device('cpu'))})")
+    print("\nREADME row (epochs | ours | original | speed-up | loss per image, ours / original):")
+    print(f"| {args.epochs} | {ours_rate:.0f} img/s | {orig_rate:.0f} img/s "
+          f"| {ours_rate / orig_rate:.2f}x | {ours_loss:.1f} / {orig_loss:.1f} |")
 
 
 if __name__ == "__main__":
