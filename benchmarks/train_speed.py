@@ -41,7 +41,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from kitten_mixer.device import autocast_dtype, hardware_name
-from kitten_mixer.training.config import PRESETS, run_experiment  # ours; the original is below
+from kitten_mixer.training.config import PRESETS  # ours; the original is below
+from kitten_mixer.training.experiment import run_experiment
 
 REPO = Path(__file__).resolve().parent.parent
 SUFFIXES = (".jpg", ".jpeg", ".png")

@@ -31,7 +31,7 @@ from kitten_mixer import (
 )
 from kitten_mixer.errors import TrainingError
 from kitten_mixer.storage import RunFolder, load_checkpoint
-from kitten_mixer.training.config import stored_config
+from kitten_mixer.training.experiment import stored_config
 
 
 def run(model_dir, faces, epochs, precision="fp32", fused=False, **options):

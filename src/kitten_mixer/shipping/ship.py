@@ -17,7 +17,7 @@ from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.shipping.gallery import Gallery, latent_map, pick_varied, save_gallery
 from kitten_mixer.shipping.sampler import fit_gaussian_mixture, save_sampler
 from kitten_mixer.storage import save_model
-from kitten_mixer.training.config import training_splits
+from kitten_mixer.training.experiment import training_splits
 
 
 def ship_model(run: str | os.PathLike, data: str | os.PathLike, target: str | os.PathLike,

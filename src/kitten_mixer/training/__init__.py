@@ -1,1 +1,1 @@
-"""Training: the experiment config, the loop, and torchrun support."""
+"""Training: the experiment config, run_experiment, the loop, the original call, torchrun."""

@@ -1,0 +1,108 @@
+"""Experiments: `run_experiment` builds a training Run from a config and a data set, and runs it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kitten_mixer.data import CatFaces, FaceLoader, load_faces
+from kitten_mixer.device import DEFAULT_DEVICE
+from kitten_mixer.errors import DataError, ModelFileError, TrainingError
+from kitten_mixer.loss import BetaLoss
+from kitten_mixer.model import VAE, load_model
+from kitten_mixer.storage import RunFolder, load_checkpoint
+from kitten_mixer.training import distributed
+from kitten_mixer.training.config import ExperimentConfig
+from kitten_mixer.training.loop import Run, fit
+
+log = logging.getLogger(__name__)
+
+
+def training_splits(config: dict[str, Any], data: str | os.PathLike,
+                    size: tuple[int, int]) -> dict[str, CatFaces]:
+    """The train, validation and test faces a saved model's config says it was trained on."""
+    experiment = config.get("experiment", {})
+    defaults = ExperimentConfig()
+    return load_faces(data, size).split(experiment.get("val_fraction", defaults.val_fraction),
+                                        experiment.get("test_fraction", defaults.test_fraction))
+
+
+def stored_config(out: str | os.PathLike) -> ExperimentConfig | None:
+    """The config of the run in `out`, from its newest readable checkpoint; None if none."""
+    for _, path in RunFolder(out).checkpoints():
+        try:
+            config = load_checkpoint(path)["config"]
+        except ModelFileError:
+            continue
+        return ExperimentConfig.from_dict(config) if config else None
+    return None
+
+
+def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str | os.PathLike,
+                   device: str = DEFAULT_DEVICE, resume: bool = False,
+                   progress: bool | None = None) -> list[dict[str, float]]:
+    """Train `config` on the photos at `data` into the run folder `out`; return the history.
+
+    `resume=True` continues the run in `out` with the config its checkpoints hold; only
+    `config.epochs` is taken from the argument, so a run can grow. Under torchrun each process
+    trains its shard and rank 0 writes.
+    """
+    stored = stored_config(out) if resume else None
+    if stored is not None:
+        config = replace(stored, epochs=config.epochs)
+    torch_device = distributed.start(device)
+
+    faces = load_faces(data, (config.model.image_h, config.model.image_w))
+    splits = faces.split(config.val_fraction, config.test_fraction)
+    if len(splits["train"]) == 0:
+        raise DataError(f"{data}: too few distinct photos to train on ({len(faces)})")
+    if distributed.rank() == 0:
+        print(f"{data}: {faces.summary()}; split into "
+              + ", ".join(f"{len(part)} {name}" for name, part in splits.items()), flush=True)
+    shard = {"rank": distributed.rank(), "world_size": distributed.world_size()}
+    train_loader = FaceLoader(splits["train"].images, config.batch_size, shuffle=True,
+                              flip=config.flip, shift=config.shift, seed=config.seed, **shard)
+    val_loader = FaceLoader(splits["val"].images, config.batch_size, shuffle=False, **shard) \
+        if len(splits["val"]) else None
+
+    torch.manual_seed(config.seed)
+    model = VAE.from_config(config.model)
+    if config.init and stored is None:
+        _start_from(model, config.init)
+    # The fused kernel updates all 7.5 M parameters of v6 in 4 ms on the CPU, the default
+    # per-tensor loop in 25 ms: a fifth of a training step.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay,
+                                  fused=torch_device.type in ("cpu", "cuda"))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs) \
+        if config.lr_schedule == "cosine" else None
+    describe = {
+        "training": {"optimizer": "AdamW", "lr": config.lr, "weight_decay": config.weight_decay,
+                     "batch_size": config.batch_size, "flip": config.flip,
+                     "epochs": config.epochs, "loss": config.loss.to_dict()},
+        "experiment": config.to_dict(),
+        "data": {"source": Path(data).name, "fingerprint": faces.fingerprint,
+                 "files": faces.files, "distinct": len(faces), "duplicates": faces.duplicates,
+                 "skipped": len(faces.skipped),
+                 "splits": {name: len(part) for name, part in splits.items()}}}
+    return fit(Run(model, optimizer, BetaLoss.from_config(config.loss), train_loader,
+                   val_loader, RunFolder(out), config.epochs, torch_device, scheduler=scheduler,
+                   epochs_per_checkpoint=config.epochs_per_checkpoint,
+                   precision=config.precision, compile=config.compile,
+                   grad_clip=config.grad_clip, seed=config.seed, resume=resume,
+                   progress=progress, config=config.to_dict(), describe=describe))
+
+
+def _start_from(model: VAE, init: str) -> None:
+    """Fine-tuning: the weights of the saved model at `init`, which must be of the same shape."""
+    start, _ = load_model(init, "cpu")
+    if start.config != model.config:
+        raise TrainingError(f"{init}: its architecture differs from the config's model; "
+                            "fine-tuning needs the same one")
+    model.load_state_dict({k: v.float() for k, v in start.state_dict().items()})
+    log.info("starting from the weights of %s", init)
