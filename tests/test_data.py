@@ -177,6 +177,7 @@ def test_drop_last(tiny_faces):
     assert len(loader) == 3 and all(len(b) == 10 for b in loader)
 
 
+@pytest.mark.slow  # reads the whole data set
 @needs_cats
 def test_the_cat_faces_data_set():
     faces = load_faces(CATS_ZIP)

@@ -148,6 +148,7 @@ def test_bad_photos_raise_photo_error(tmp_path):
         find_cat_faces(np.zeros((4, 4, 3), np.uint8))
 
 
+@pytest.mark.slow  # searches 142 full-size photos
 @pytest.mark.skipif(not PHOTOS_ZIP.is_file(), reason=f"{PHOTOS_ZIP} is missing")
 def test_finds_the_hand_labelled_faces():
     labels = json.loads(BOXES.read_text())

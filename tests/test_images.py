@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import pytest
@@ -101,15 +100,13 @@ def test_palette_and_grey_images_become_rgb():
     assert photo_to_array(encoded(palette, "PNG")).shape == (64, 64, 3)
 
 
-def test_fifty_megapixel_jpeg_is_read_quickly():
+def test_fifty_megapixel_jpeg_is_decoded_at_an_eighth_of_each_side():
     big = Image.new("RGB", (8660, 5780), (30, 120, 200))
     data = encoded(big, "JPEG", quality=50)
-    began = time.perf_counter()
+    assert open_photo(data).size == (1083, 723)  # under a megapixel, both sides over 256
     face = photo_to_array(data)
-    elapsed = time.perf_counter() - began
     assert face.shape == (64, 64, 3)
     assert np.abs(face.reshape(-1, 3).mean(0) - [30, 120, 200]).max() < 4
-    assert elapsed < 5  # decoded at a fraction of its size, not at 50 megapixels
 
 
 def test_decompression_bomb_is_refused():
