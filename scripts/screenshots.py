@@ -14,7 +14,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from kitten_mixer.webapp import serve_in_background
+from kitten_mixer.webapp.background import serve_in_background
 
 
 def main() -> None:

@@ -1,32 +1,22 @@
-"""The web app, flow by flow, in Streamlit's AppTest (no browser): choosing, removing, pages,
-languages, uploads good and bad, new kittens and the mix slider. The browser test is in
-test_app_browser.py."""
+"""The web app without Streamlit: a visitor's rules (choosing, pages, own cats, uploads), what
+the app computes (morphs, mixes, places on the map) and how it is launched. The page itself is
+tested in test_app_page.py (AppTest) and test_app_browser.py (Chromium)."""
 
 from __future__ import annotations
 
 import io
-import shutil
-import zipfile
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
-from conftest import write_photos
+from conftest import fake_photo
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
-from kitten_mixer.data import load_faces
-from kitten_mixer.faces import crop_face, find_cat_faces
-from kitten_mixer.images import gif_bytes, image_grid
-from kitten_mixer.mixer import DEFAULT_MODEL
-from kitten_mixer.webapp import app_environment, core, streamlit_command
-from kitten_mixer.webapp.texts import TEXTS
-
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "src" / "kitten_mixer" / "webapp" / "streamlit_app.py"
-PHOTOS_ZIP = REPO.parent / "shared" / "data" / "photos.zip"
-STEPS = 11
+from kitten_mixer.morph import png_bytes
+from kitten_mixer.webapp import core
+from kitten_mixer.webapp.launch import SCRIPT, app_environment, streamlit_command
+from kitten_mixer.webapp.visitor import Visitor
 
 
 @pytest.fixture(scope="module")
@@ -34,212 +24,94 @@ def resources() -> core.Resources:
     return core.load_resources()
 
 
-def start() -> AppTest:
-    app = AppTest.from_file(str(SCRIPT), default_timeout=120)
-    app.run()
-    assert not app.exception, app.exception
-    return app
+@dataclass
+class File:
+    """An uploaded file as the uploader hands it over, counting how often it is read."""
+
+    file_id: str
+    name: str
+    data: bytes
+    reads: int = 0
+
+    def getvalue(self) -> bytes:
+        self.reads += 1
+        return self.data
 
 
-@pytest.fixture
-def app(monkeypatch) -> AppTest:
-    monkeypatch.delenv("KITTEN_MIXER_GALLERY", raising=False)
-    monkeypatch.delenv("KITTEN_MIXER_MODEL", raising=False)
-    return start()
+def test_a_visitor_chooses_at_most_two_known_cats_each_once(resources):
+    state = {}
+    visitor = Visitor(state, resources)
+    a, b, c = (cat.key for cat in resources.cats[:3])
+    visitor.choose("g:no-such-cat")
+    visitor.choose(a)
+    visitor.choose(a)
+    assert state["chosen"] == [a] and not visitor.full
+    visitor.choose(b)
+    visitor.choose(c)
+    assert state["chosen"] == [a, b] and visitor.full and not visitor.can_choose(c)
+    assert visitor.chosen_cats() == list(resources.cats[:2])
+    visitor.remove(a)
+    visitor.remove(a)
+    assert state["chosen"] == [b] and visitor.can_choose(c)
+    assert Visitor(state, resources).chosen == [b]  # the state outlives the object
 
 
-def select_buttons(app: AppTest) -> list:
-    return [b for b in app.button if b.key.startswith("select-")]
+def test_a_click_on_the_map_chooses_the_cat_picked(resources):
+    visitor = Visitor({}, resources)
+    key = resources.cats[5].key
+    for event in (None, {}, {"selection": {"pick": []}}, {"selection": {"pick": [{"x": 1}]}}):
+        visitor.pick_on_map(event)
+    assert visitor.chosen == []
+    visitor.pick_on_map({"selection": {"pick": [{"key": key}]}})
+    assert visitor.chosen == [key]
 
 
-def click(app: AppTest, key: str) -> AppTest:
-    app.button(key=key).click().run()
-    assert not app.exception, app.exception
-    return app
+def test_gallery_pages_turn_within_the_pages_there_are(resources):
+    visitor = Visitor({}, resources)
+    first = visitor.gallery_page(15)
+    assert (first.number, first.count, first.cats) == (0, 8, resources.cats[:15])
+    visitor.turn_page(-1)
+    assert visitor.gallery_page(15).number == 0
+    for _ in range(20):
+        visitor.turn_page(1)
+    last = visitor.gallery_page(15)
+    assert last.number == 7 and last.cats == resources.cats[105:]
+    assert visitor.state["page"] == 7  # kept clamped, so one "previous" goes back one page
+    visitor.turn_page(-1)
+    assert visitor.gallery_page(15).number == 6
 
 
-def morph_pngs(app: AppTest) -> list:
-    return [b for b in app.get("download_button") if b.proto.id and "png-" in b.proto.id]
+def test_own_cats_come_first_newest_first_and_show_the_first_page(resources):
+    visitor = Visitor({}, resources)
+    visitor.turn_page(3)
+    kittens = visitor.draw_kittens(2, seed=1)
+    assert [cat.origin for cat in kittens] == ["kitten", "kitten"]
+    assert visitor.all_cats()[:2] == kittens and len(visitor.all_cats()) == 122
+    assert visitor.state["page"] == 0
+    more = visitor.draw_kittens(3, seed=2)
+    visitor.add_own(kittens[1:])  # again: it moves to the front, once
+    assert [cat.key for cat in visitor.all_cats()[:5]] == \
+        [kittens[1].key, *(cat.key for cat in more), kittens[0].key]
+    assert visitor.cat(kittens[0].key) is kittens[0]
 
 
-def texts_of(app: AppTest) -> str:
-    parts = [m.value for m in [*app.markdown, *app.caption, *app.info, *app.warning,
-                                *app.error, *app.success, *app.subheader, *app.title]]
-    return "\n".join(str(p) for p in parts)
-
-
-def image_captions(app: AppTest) -> list[str]:
-    return [caption for image in app.get("image") for caption in image.captions]
-
-
-def image_urls(app: AppTest) -> list[str]:
-    return [picture.url for image in app.get("image") for picture in image.proto.imgs]
-
-
-def choose_two(app: AppTest) -> tuple[str, str]:
-    first, second = (b.key for b in select_buttons(app)[:2])
-    click(app, first)
-    click(app, second)
-    return first.removeprefix("select-"), second.removeprefix("select-")
-
-
-def test_the_first_page_shows_15_cats_in_spanish(app):
-    buttons = select_buttons(app)
-    assert len(buttons) == 15
-    assert {b.label for b in buttons} == {"Seleccionar"}
-    assert app.title[0].value == TEXTS["title"]["es"]
-    assert app.button(key="previous").disabled and not app.button(key="next").disabled
-    assert "Página 1 de 8" in texts_of(app)  # 120 embedded cats
-
-
-def test_choosing_two_cats_shows_the_morph_with_downloads(app):
-    a, b = choose_two(app)
-    assert app.session_state["chosen"] == [a, b]
-    # photo A, 11 steps, photo B: 13 images, each with its PNG button
-    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
-    labels = {b.label for b in app.get("download_button")}
-    assert {TEXTS["download_gif"]["es"], TEXTS["download_strip"]["es"],
-            TEXTS["download_mix"]["es"]} <= labels
-    assert TEXTS["morph"]["es"] in texts_of(app)
-    # with two chosen, no third cat can be selected
-    assert all(b.disabled for b in select_buttons(app))
-
-
-def test_removing_a_cat_hides_the_morph(app):
-    a, b = choose_two(app)
-    click(app, f"remove-{a}")
-    assert app.session_state["chosen"] == [b]
-    assert not any(b.label == "PNG" for b in app.get("download_button"))
-    assert not select_buttons(app)[0].disabled
-    click(app, f"remove-{b}")
-    assert app.session_state["chosen"] == []
-
-
-def test_the_steps_slider_changes_the_morph_length(app):
-    choose_two(app)
-    app.slider(key="steps").set_value(5).run()
-    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == 5 + 2
-
-
-def test_the_morph_follows_the_arc_unless_the_line_is_chosen(app):
-    choose_two(app)
-    assert app.radio(key="method").value == "slerp"
-    arc = image_urls(app)
-    app.radio(key="method").set_value("linear").run()
-    assert not app.exception
-    line = image_urls(app)
-    # Same ends, other kittens in between (media URLs are hashes of the pictures).
-    assert len(line) == len(arc) and line != arc and len(set(line) & set(arc)) >= 2
-    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
-
-
-def test_pages_turn_forward_and_back(app):
-    first_page = [b.key for b in select_buttons(app)]
-    click(app, "next")
-    second_page = [b.key for b in select_buttons(app)]
-    assert len(second_page) == 15 and not set(first_page) & set(second_page)
-    assert not app.button(key="previous").disabled
-    click(app, "previous")
-    assert [b.key for b in select_buttons(app)] == first_page
-
-
-def test_the_last_page_has_no_next(app):
-    for _ in range(7):
-        click(app, "next")
-    assert "Página 8 de 8" in texts_of(app)
-    assert app.button(key="next").disabled
-
-
-def test_the_language_toggle_switches_every_text(app):
-    app.slider(key="steps").set_value(7).run()
-    app.radio(key="method").set_value("linear").run()
-    app.radio(key="language").set_value("en").run()
-    assert app.slider(key="steps").value == 7  # settings survive the switch
-    assert app.radio(key="method").value == "linear"
-    assert app.title[0].value == TEXTS["title"]["en"]
-    assert {b.label for b in select_buttons(app)} == {"Select"}
-    assert app.button(key="next").label == "Next"
-    a, _ = choose_two(app)
-    assert app.button(key=f"remove-{a}").label == "Remove"
-    app.radio(key="language").set_value("es").run()
-    assert app.button(key=f"remove-{a}").label == "Eliminar"
-
-
-def photo_bytes(name: str) -> bytes:
-    if not PHOTOS_ZIP.is_file():
-        pytest.skip("needs ../shared/data/photos.zip")
-    with zipfile.ZipFile(PHOTOS_ZIP) as archive:
-        return archive.read(name)
-
-
-def upload(app: AppTest, *files: tuple[str, bytes]) -> AppTest:
-    app.get("file_uploader")[0].set_value(
-        [(name, data, "image/jpeg") for name, data in files]).run()
-    assert not app.exception, app.exception
-    return app
-
-
-def test_uploading_a_cat_photo_finds_the_face_and_adds_the_cat(app):
-    upload(app, ("my-cat.jpg", photo_bytes("photos/cat.1.jpg")))
-    own = list(app.session_state["own"].values())
-    assert len(own) == 1 and own[0].origin == "upload"
-    assert "my-cat.jpg: cara encontrada" in texts_of(app)
-    # the new cat is first in the gallery, can be chosen under its photo too, and mixes
-    first, second = (b.key for b in select_buttons(app)[:2])
-    assert first == f"select-{own[0].key}"
-    under_photo = next(b for b in app.button if b.key.startswith("upload-"))
-    under_photo.click().run()
-    assert app.session_state["chosen"] == [own[0].key]
-    click(app, second)
-    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
-
-
-def test_a_photo_without_a_face_is_centre_cropped_with_a_note(app):
-    noise = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(noise).save(buffer, "PNG")
-    upload(app, ("noise.png", buffer.getvalue()))
-    assert len(app.session_state["own"]) == 1
-    assert any("noise.png: no encontramos una cara" in w.value for w in app.warning)
-
-
-def test_bad_uploads_get_a_message_each_and_no_traceback(app):
-    good = io.BytesIO()
-    Image.new("RGB", (200, 200), "orange").save(good, "JPEG")
-    truncated = good.getvalue()[: len(good.getvalue()) // 2]
-    huge = io.BytesIO()
-    Image.new("1", (11_000, 11_000)).save(huge, "PNG")  # 121 megapixels in a few kB
-    upload(app, ("notes.jpg", b"this is a text file, not a photo"),
-           ("empty.png", b""), ("half.jpg", truncated), ("huge.png", huge.getvalue()))
-    errors = "\n".join(e.value for e in app.error)
-    assert "huge.png: la imagen tiene demasiados píxeles" in errors
-    assert "notes.jpg: no es una imagen" in errors
-    assert "empty.png: el archivo está vacío" in errors
-    assert "half.jpg: la imagen está dañada" in errors
-    assert not app.session_state["own"]
-    assert not app.exception
+def test_each_upload_is_read_once_and_its_cat_comes_first(resources):
+    visitor = Visitor({}, resources)
+    good = File("1", "noise.png", png_bytes(fake_photo(3, (200, 150))))
+    bad = File("2", "notes.jpg", b"not a photo")
+    taken, added = visitor.take_uploads([good, bad])
+    assert added == 1 and [file_id for file_id, _ in taken] == ["1", "2"]
+    upload, refused = taken[0][1], taken[1][1]
+    assert upload.cat.origin == "upload" and visitor.all_cats()[0] == upload.cat
+    assert refused.cat is None and refused.error == "not-image"
+    taken, added = visitor.take_uploads([good, bad])
+    assert added == 0 and (good.reads, bad.reads) == (1, 1)
+    assert taken[0][1] is upload and len(visitor.own) == 1
 
 
 def test_an_upload_over_the_size_limit_is_refused(resources):
     result = core.read_upload(resources, "big.jpg", b"\xff" * 2048, max_bytes=1024)
     assert result.cat is None and result.error == "too-large-upload"
-
-
-def test_new_kittens_join_the_gallery_and_mix(app):
-    click(app, "kittens")
-    own = list(app.session_state["own"].values())
-    assert len(own) == 5 and all(cat.origin == "kitten" for cat in own)
-    assert [b.key for b in select_buttons(app)[:5]] == [f"select-{c.key}" for c in own]
-    click(app, f"select-{own[0].key}")
-    click(app, f"select-{own[1].key}")
-    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
-
-
-def test_the_mix_slider_moves_the_single_kitten(app):
-    choose_two(app)
-    app.slider(key="ratio").set_value(20).run()
-    assert not app.exception
-    assert "80% del primero, 20% del segundo" in image_captions(app)
 
 
 def test_the_mix_ends_are_the_two_cats(resources):
@@ -252,55 +124,37 @@ def test_the_mix_ends_are_the_two_cats(resources):
     assert np.abs(middle - np.asarray(ends[0], dtype=float)).mean() > 1
 
 
+def test_the_mix_slider_and_the_morph_agree(resources):
+    a, b = resources.cats[:2]
+    frames = core.morph(resources, a, b, 11).frames
+    for step in (2, 7):  # 20% and 70%
+        kitten = np.asarray(core.mix_one(resources, a, b, step / 10), dtype=int)
+        assert np.abs(kitten - np.asarray(frames[step], dtype=int)).max() <= 1
+
+
 def test_the_same_two_cats_always_give_the_same_morph(resources):
     a, b = resources.cats[3], resources.cats[7]
-    one = [np.asarray(i) for i in core.morph(resources, a, b, 11, "slerp")]
-    two = [np.asarray(i) for i in core.morph(resources, a, b, 11, "slerp")]
+    one = [np.asarray(i) for i in core.morph(resources, a, b, 11, "slerp").frames]
+    two = [np.asarray(i) for i in core.morph(resources, a, b, 11, "slerp").frames]
     assert all(np.array_equal(x, y) for x, y in zip(one, two))
 
 
-def test_the_gif_and_strip_hold_the_morph(resources):
-    frames = core.morph(resources, *resources.cats[:2], steps=7)
-    gif = Image.open(io.BytesIO(gif_bytes(frames)))
+def test_the_gif_and_strip_hold_the_morph_between_the_cats_faces(resources):
+    a, b = resources.cats[:2]
+    morph = core.morph(resources, a, b, steps=7)
+    assert morph.ends == (a.face, b.face)
+    gif = Image.open(io.BytesIO(morph.gif()))
     assert gif.n_frames == 2 * 7 - 2  # there and back again
-    strip = Image.open(io.BytesIO(core.png_bytes(image_grid(frames, len(frames), pad=2))))
-    assert strip.size == (7 * 64 + 8 * 2, 64 + 4)
+    strip = Image.open(io.BytesIO(png_bytes(morph.strip())))
+    assert strip.size == (9 * 64 + 10 * 2, 64 + 4)  # face, 7 steps, face
+    assert np.array_equal(np.asarray(strip)[2:66, 2:66], np.asarray(a.face))
+    assert len(morph.pngs()) == 9
 
 
 def test_new_cats_are_placed_near_their_nearest_gallery_cat(resources):
     cat = resources.cats[10]
     place = core.place_on_map(resources, cat.code)
     assert np.allclose(place, resources.places[10], atol=1e-3)
-
-
-def test_a_photo_gallery_replaces_the_embedded_one(tmp_path, monkeypatch):
-    write_photos(tmp_path / "gallery", 20)
-    (tmp_path / "gallery" / "broken.jpg").write_bytes(b"not a photo")
-    monkeypatch.setenv("KITTEN_MIXER_GALLERY", str(tmp_path / "gallery"))
-    app = start()
-    buttons = select_buttons(app)
-    assert len(buttons) == 15 and buttons[0].key == "select-g:cat000.png"
-    assert "Página 1 de 2" in texts_of(app)
-
-
-def test_a_gallery_of_whole_photos_shows_the_cats_faces(tmp_path, resources):
-    scene = photo_bytes("photos/cat.1.jpg")
-    (tmp_path / "photos").mkdir()
-    (tmp_path / "photos" / "scene.jpg").write_bytes(scene)
-    write_photos(tmp_path / "photos", 3)  # faces already, 64 px: kept as they are
-    faces = load_faces(tmp_path / "photos", 64, find_faces=True)
-    by_name = dict(zip(faces.names, faces.images.permute(0, 2, 3, 1).numpy()))
-    expected = crop_face(scene, find_cat_faces(scene)[0], 64)
-    assert np.array_equal(by_name["scene.jpg"], np.asarray(expected))
-    assert np.array_equal(by_name["cat000.png"],
-                          np.asarray(Image.open(tmp_path / "photos" / "cat000.png")))
-
-
-def test_a_missing_model_is_reported_on_the_page(tmp_path, monkeypatch):
-    monkeypatch.setenv("KITTEN_MIXER_MODEL", str(tmp_path / "nowhere"))
-    app = AppTest.from_file(str(SCRIPT), default_timeout=120).run()
-    assert not app.exception
-    assert "No se pudo cargar el modelo" in app.error[0].value
 
 
 def test_the_app_command_serves_on_loopback_only(tmp_path):
@@ -312,11 +166,3 @@ def test_the_app_command_serves_on_loopback_only(tmp_path):
         app_environment(gallery=tmp_path / "missing.zip")
     assert app_environment(gallery=tmp_path)["KITTEN_MIXER_GALLERY"] == str(tmp_path)
 
-
-def test_a_model_without_a_sampler_disables_new_kittens(tmp_path, monkeypatch):
-    shutil.copytree(DEFAULT_MODEL, tmp_path / "model")
-    (tmp_path / "model" / "sampler.safetensors").unlink()
-    monkeypatch.setenv("KITTEN_MIXER_MODEL", str(tmp_path / "model"))
-    app = start()
-    assert app.button(key="kittens").disabled
-    assert TEXTS["no_sampler"]["es"] in texts_of(app)

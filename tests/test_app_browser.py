@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kitten_mixer.webapp import serve_in_background
+from kitten_mixer.webapp.background import serve_in_background
 
 pytestmark = pytest.mark.browser
 

@@ -1,16 +1,24 @@
-"""KittenMixer: deterministic codes, morphs from one cat to the other, mixes, threads."""
+"""KittenMixer and its morphs: deterministic codes, one mixing formula for morphs and mixes,
+the morph's files, threads."""
 
 from __future__ import annotations
 
+import io
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
 from conftest import fake_photo
+from PIL import Image
 
 from kitten_mixer import KittenMixer, interpolate_latents
-from kitten_mixer.errors import PhotoError
+from kitten_mixer.cli import main
+from kitten_mixer.device import resolve_device
+from kitten_mixer.errors import KittenMixerError, PhotoError
+from kitten_mixer.images import photo_to_array
+from kitten_mixer.morph import METHODS, MIN_STEPS, Morph, latent_path, mix_latents
 from kitten_mixer.storage import save_model
 
 
@@ -35,6 +43,26 @@ def test_decode_gives_rgb_images_of_the_model_size(mixer):
     assert len(mixer.decode(np.zeros(8, dtype=np.float32))) == 1
     with pytest.raises(ValueError, match=r"\[N, 8\]"):
         mixer.decode(torch.randn(2, 5))
+
+
+def test_decode_tensor_gives_the_pixels_decode_draws_in_any_batch_size(mixer):
+    codes = torch.randn(5, 8, generator=torch.Generator().manual_seed(0))
+    pixels = mixer.decode_tensor(codes)
+    assert pixels.shape == (5, 3, 16, 16) and pixels.dtype == torch.float32
+    assert pixels.device.type == "cpu" and 0 <= pixels.min() and pixels.max() <= 1
+    assert torch.allclose(mixer.decode_tensor(codes, batch_size=2), pixels, atol=1e-5)
+    images = np.stack([np.asarray(image) for image in mixer.decode(codes)])
+    expected = (pixels.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(images, expected)
+
+
+def test_centre_crops_are_what_the_model_reads(mixer):
+    photo = fake_photo(1, (120, 90))
+    crops = mixer.centre_crops([photo, photo])
+    assert crops.shape == (2, 3, 16, 16) and crops.dtype == torch.float32
+    expected = torch.tensor(photo_to_array(photo, 16)).permute(2, 0, 1) / 255
+    assert torch.equal(crops[0], expected)
+    assert torch.equal(mixer.encode(photo), mixer.posterior(crops[:1])[0])
 
 
 def test_interpolate_runs_from_a_to_b(mixer):
@@ -66,23 +94,61 @@ def test_linear_and_slerp_paths():
         interpolate_latents(a, b, 1)
     with pytest.raises(ValueError):
         interpolate_latents(a, b, 3, "cubic")
+    with pytest.raises(ValueError, match="from 0"):
+        latent_path(a, b, [1.5])
 
 
-def test_mix_is_the_weighted_mean_of_codes_at_their_mean_length(mixer):
+def test_the_arc_between_two_codes_is_slerp():
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 64, generator=generator, dtype=torch.float64) * torch.tensor([[2], [1]])
+    t = torch.tensor([0.1, 0.3, 0.5, 0.9], dtype=torch.float64).unsqueeze(1)
+    omega = torch.arccos(a @ b / (a.norm() * b.norm()))
+    direction = (torch.sin((1 - t) * omega) * a / a.norm()
+                 + torch.sin(t * omega) * b / b.norm()) / torch.sin(omega)
+    slerp = direction * ((1 - t) * a.norm() + t * b.norm())
+    assert torch.allclose(latent_path(a, b, t.flatten()).double(), slerp, atol=1e-5)
+    # A fifth of the way along a right angle turns 18 degrees; the mean of the two unit
+    # directions, weighted 0.8 and 0.2, would turn only 14.
+    fifth = mix_latents(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), [0.8, 0.2])
+    assert math.degrees(math.atan2(fifth[1], fifth[0])) == pytest.approx(18, abs=1e-4)
+
+
+def test_the_spherical_mix_of_several_codes_is_their_karcher_mean():
+    # Codes in a plane, at 0, 30 and 90 degrees: their spherical mean weighted 1, 1, 2 lies at
+    # the weighted mean angle, (0 + 30 + 180) / 4 = 52.5 degrees; its length is the weighted
+    # mean length.
+    angles = torch.deg2rad(torch.tensor([0.0, 30.0, 90.0]))
+    lengths = torch.tensor([1.0, 2.0, 3.0])
+    codes = torch.stack([angles.cos(), angles.sin()], dim=1) * lengths.unsqueeze(1)
+    mix = mix_latents(codes, [1, 1, 2])
+    assert math.degrees(math.atan2(mix[1], mix[0])) == pytest.approx(52.5, abs=1e-4)
+    assert float(mix.norm()) == pytest.approx((1 + 2 + 2 * 3) / 4, abs=1e-5)
+    assert torch.allclose(mix_latents(codes, [1, 1, 2], "linear"),
+                          (codes[0] + codes[1] + 2 * codes[2]) / 4)
+    assert torch.equal(mix_latents(codes, [0, 1, 0]), codes[1])  # one cat alone, exactly
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_mixing_two_cats_gives_the_morph_at_the_same_share(mixer, method):
+    a, b = fake_photo(1), fake_photo(2)
+    codes = mixer.encode([a, b])
+    morph = mixer.interpolate(a, b, steps=11, method=method)
+    path = interpolate_latents(codes[0], codes[1], 11, method)
+    for t in (0, 0.2, 0.5, 0.7, 1):
+        step = round(10 * t)
+        code = mix_latents(codes, [1 - t, t], method)
+        assert torch.allclose(code, path[step], atol=1e-6), t
+        kitten = np.asarray(mixer.mix([a, b], [1 - t, t], method=method), dtype=int)
+        assert np.abs(kitten - np.asarray(morph[step], dtype=int)).max() <= 1, t
+
+
+def test_mix_checks_its_cats_and_weights(mixer):
     cats = [fake_photo(1), fake_photo(2), fake_photo(3)]
     codes = mixer.encode(cats)
-    mean = (codes[0] + codes[1] + 2 * codes[2]) / 4
     line = mixer.mix(cats, [1, 1, 2], method="linear")
-    assert np.array_equal(np.asarray(line), np.asarray(mixer.decode(mean)[0]))
-    units = codes / codes.norm(dim=1, keepdim=True)
-    direction = (units[0] + units[1] + 2 * units[2]) / 4
-    length = (codes[0].norm() + codes[1].norm() + 2 * codes[2].norm()) / 4
-    arc = np.asarray(mixer.mix(cats, [1, 1, 2]), float)
-    expected = np.asarray(mixer.decode(direction / direction.norm() * length)[0], float)
-    assert np.abs(arc - expected).max() <= 1 and not np.array_equal(arc, np.asarray(line))
-    # For two cats, the default mix is the point of the default morph at the same share.
-    halfway = mixer.interpolate(codes[0], codes[1], steps=3)[1]
-    assert np.abs(np.asarray(mixer.mix(codes[:2]), float) - np.asarray(halfway, float)).max() <= 1
+    mean = (codes[0] + codes[1] + 2 * codes[2]) / 4
+    assert np.abs(np.asarray(line, int) - np.asarray(mixer.decode(mean)[0], int)).max() <= 1
+    assert not np.array_equal(np.asarray(mixer.mix(cats, [1, 1, 2])), np.asarray(line))
     alone = mixer.mix(cats[:1])
     assert np.array_equal(np.asarray(alone), np.asarray(mixer.reconstruct(cats[0])[0]))
     with pytest.raises(ValueError):
@@ -91,6 +157,39 @@ def test_mix_is_the_weighted_mean_of_codes_at_their_mean_length(mixer):
         mixer.mix([])
     with pytest.raises(ValueError, match="method"):
         mixer.mix(cats, method="cubic")
+
+
+def test_a_morph_holds_its_frames_the_faces_seen_and_their_files(mixer, tmp_path):
+    a, b = fake_photo(1, (40, 30)), fake_photo(2)
+    morph = mixer.morph(a, b, steps=5, method="linear")
+    assert len(morph.frames) == 5 and morph.frames[0].size == (16, 16)
+    assert [np.asarray(face).tolist() for face in morph.ends] == \
+        [photo_to_array(photo, 16).tolist() for photo in (a, b)]
+    assert mixer.morph(*mixer.encode([a, b]), steps=5).ends is None  # codes have no photos
+    big = morph.enlarged(3)
+    assert big.frames[0].size == (48, 48) and big.ends[0].size == (48, 48)
+    assert len(big.pictures) == 7 and len(big.pngs()) == 7
+    assert Image.open(io.BytesIO(big.pngs()[0])).size == (48, 48)
+    assert big.strip().size == (7 * 50 + 2, 52)  # face, 5 frames, face, 2-pixel gaps
+    with Image.open(io.BytesIO(big.gif())) as gif:
+        assert gif.n_frames == 2 * 5 - 2  # there and back again
+    assert Morph(big.frames).strip().size == (5 * 50 + 2, 52)
+    assert big.save(tmp_path / "out" / "m.gif").read_bytes()[:6] == b"GIF89a"
+    with Image.open(big.save(tmp_path / "m.PNG")) as strip:
+        assert strip.size == big.strip().size
+    with pytest.raises(KittenMixerError, match="must end in .gif or .png"):
+        big.save(tmp_path / "m.bmp")
+
+
+def test_a_morph_needs_its_two_ends_everywhere(mixer, tmp_path, capsys):
+    a, b = fake_photo(1), fake_photo(2)
+    assert len(mixer.morph(a, b, steps=MIN_STEPS).frames) == MIN_STEPS
+    with pytest.raises(KittenMixerError, match=f"at least {MIN_STEPS} steps"):
+        mixer.morph(a, b, steps=MIN_STEPS - 1)
+    assert main(["mix", "--demo", "--steps", "1", "-o", str(tmp_path / "x.gif")]) == 2
+    err = capsys.readouterr().err
+    assert f"at least {MIN_STEPS} steps" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.gif").exists()
 
 
 def test_bad_photos_raise_photo_errors(mixer, tmp_path):
@@ -118,6 +217,8 @@ def test_load_from_a_folder(tmp_path, tiny_model):
     mixer = KittenMixer.load(tmp_path / "m")
     assert mixer.latent_dims == 8 and mixer.config["metrics"]["val_loss"] == 3.0
     assert mixer.folder == tmp_path / "m"
+    assert mixer.device == resolve_device("auto")  # the GPU when there is one
+    assert KittenMixer.load(path=tmp_path / "m", device="cpu").device.type == "cpu"
 
 
 def test_the_shipped_default_model_loads_and_mixes():

@@ -9,8 +9,9 @@ from kitten_mixer.errors import (
     TrainingError,
 )
 from kitten_mixer.loss import BetaLoss, LossConfig
-from kitten_mixer.mixer import KittenMixer, interpolate_latents
+from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.model import VAE, VAEConfig
+from kitten_mixer.morph import interpolate_latents
 from kitten_mixer.training.config import PRESETS, ExperimentConfig, run_experiment
 from kitten_mixer.training.loop import evaluate, train
 

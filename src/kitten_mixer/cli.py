@@ -14,8 +14,9 @@ from kitten_mixer.errors import KittenMixerError
 from kitten_mixer.evaluation import evaluate as evaluation
 from kitten_mixer.evaluation import records as reports
 from kitten_mixer.explore import explore
-from kitten_mixer.images import centre_crop, enlarge, gif_bytes, image_grid, open_photo
-from kitten_mixer.mixer import DEFAULT_METHOD, DEFAULT_MODEL, METHODS, KittenMixer
+from kitten_mixer.images import enlarge, image_grid
+from kitten_mixer.mixer import DEFAULT_MODEL, KittenMixer
+from kitten_mixer.morph import DEFAULT_METHOD, METHODS, morph_file
 from kitten_mixer.shipping.gallery import load_gallery
 from kitten_mixer.shipping.ship import ship_model
 from kitten_mixer.training import distributed
@@ -166,27 +167,13 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _mix(args: argparse.Namespace) -> None:
-    output = Path(args.output)
-    if output.suffix.lower() not in (".gif", ".png"):
-        raise KittenMixerError(f"{output}: the output must end in .gif or .png")
+    output = morph_file(args.output)  # a wrong suffix fails before any work
     if not args.demo and not (args.a and args.b):
         raise KittenMixerError("give two photos (A B), or --demo")
     mixer = KittenMixer.load(args.model)
-    if args.demo:
-        a, b = load_gallery(mixer.folder).codes[:2]
-        ends = []  # the ends of the morph are the cats themselves
-    else:
-        a, b = args.a, args.b
-        ends = [enlarge(centre_crop(open_photo(p), mixer.image_size), args.zoom)
-                for p in (a, b)]
-    frames = [enlarge(frame, args.zoom)
-              for frame in mixer.interpolate(a, b, args.steps, args.method)]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".gif":
-        output.write_bytes(gif_bytes(frames))  # there and back again
-    else:
-        strip = [ends[0], *frames, ends[1]] if ends else frames
-        image_grid(strip, columns=len(strip)).save(output)
+    # The demo's cats come as codes: its strip has no photos at the ends.
+    a, b = load_gallery(mixer.folder).codes[:2] if args.demo else (args.a, args.b)
+    mixer.morph(a, b, args.steps, args.method).enlarged(args.zoom).save(output)
     print(f"wrote {output} ({args.steps} steps, {args.method})")
 
 
@@ -259,7 +246,7 @@ def _explore(args: argparse.Namespace) -> None:
 
 
 def _app(args: argparse.Namespace) -> int:
-    from kitten_mixer.webapp import run_app  # Streamlit loads only for this command
+    from kitten_mixer.webapp.launch import run_app  # Streamlit loads only for this command
 
     return run_app(args.port, args.gallery, args.model)
 

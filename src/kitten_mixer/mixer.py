@@ -12,58 +12,21 @@ import numpy as np
 import torch
 from PIL import Image
 
+from kitten_mixer.device import DEFAULT_DEVICE, resolve_device
 from kitten_mixer.images import Photo, photos_to_tensor, tensor_to_images
 from kitten_mixer.model import VAE, load_model
+from kitten_mixer.morph import (
+    DEFAULT_METHOD,
+    Morph,
+    MorphError,
+    check_method,
+    check_steps,
+    interpolate_latents,
+    mix_latents,
+)
 from kitten_mixer.shipping.sampler import GaussianMixture, load_sampler
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "default"
-METHODS = ("linear", "slerp")
-# The straight line's midpoint between two codes is about a quarter shorter than either, and
-# decodes softer: halfway mixes of the shipped model have 53% of the reconstructions' sharpness
-# on the line and 84% on the arc (docs/experiments.md). So morphs follow the arc by default.
-DEFAULT_METHOD = "slerp"
-
-
-def interpolate_latents(a: torch.Tensor, b: torch.Tensor, steps: int = 11,
-                        method: str = DEFAULT_METHOD) -> torch.Tensor:
-    """`steps` points from a (t=0) to b (t=1), both included: [steps, latent_dims].
-
-    "slerp" (the default) follows the great circle between the two codes, scaling the radius
-    linearly: in high dimensions it keeps the midpoints as far from the origin as real codes
-    are, where the straight line ("linear") cuts through the less likely middle.
-    """
-    if steps < 2:
-        raise ValueError("a morph needs at least 2 steps (its two ends)")
-    return latent_path(a, b, torch.linspace(0, 1, steps, dtype=torch.float64), method)
-
-
-def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-
-
-def latent_path(a: torch.Tensor, b: torch.Tensor, ts: torch.Tensor | Sequence[float],
-                method: str = DEFAULT_METHOD) -> torch.Tensor:
-    """The points at fractions `ts` of the way from a (t=0) to b (t=1): [len(ts), latent_dims].
-    See `interpolate_latents` for the methods."""
-    _check_method(method)
-    a, b = a.flatten().double(), b.flatten().double()
-    t = torch.as_tensor(ts, dtype=torch.float64).reshape(-1, 1)
-    if method == "linear":
-        path = (1 - t) * a + t * b
-    else:
-        norm_a, norm_b = a.norm(), b.norm()
-        unit_a, unit_b = a / norm_a.clamp(min=1e-12), b / norm_b.clamp(min=1e-12)
-        omega = torch.arccos((unit_a @ unit_b).clamp(-1, 1))
-        if omega < 1e-6 or norm_a < 1e-12 or norm_b < 1e-12:
-            path = (1 - t) * a + t * b
-        else:
-            direction = (torch.sin((1 - t) * omega) * unit_a + torch.sin(t * omega) * unit_b) \
-                / torch.sin(omega)
-            path = direction * ((1 - t) * norm_a + t * norm_b)
-    ends = t.flatten()
-    path[ends == 0], path[ends == 1] = a, b  # exact ends, whatever the rounding
-    return path.float()
 
 
 def _is_latent(x: Any) -> bool:
@@ -89,9 +52,11 @@ class KittenMixer:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None,
-             device: str | torch.device = "cpu") -> KittenMixer:
-        """A saved-model folder; None: the default cat model shipped inside the package."""
+             device: str | torch.device = DEFAULT_DEVICE) -> KittenMixer:
+        """A saved-model folder; None: the default cat model shipped inside the package.
+        "auto" runs it on the GPU when there is one."""
         folder = DEFAULT_MODEL if path is None else Path(path)
+        device = resolve_device(device)
         model, config = load_model(folder, device)
         return cls(model, config, device, folder)
 
@@ -99,8 +64,9 @@ class KittenMixer:
     def latent_dims(self) -> int:
         return self.model.config.latent_dims
 
-    def faces(self, photos: Photo | Sequence[Photo]) -> torch.Tensor:
-        """Photos as the float tensor [N, 3, H, W] in [0, 1] the model reads."""
+    def centre_crops(self, photos: Photo | Sequence[Photo]) -> torch.Tensor:
+        """The photos' centre crops at the model's size, as the floats [N, 3, H, W] in [0, 1]
+        the model reads."""
         if not isinstance(photos, (list, tuple)):
             photos = [photos]
         return photos_to_tensor(list(photos), self.image_size).float().div_(255)
@@ -120,35 +86,57 @@ class KittenMixer:
 
     def encode(self, photos: Photo | Sequence[Photo]) -> torch.Tensor:
         """The latent codes (posterior means) of photos: [N, latent_dims], on the CPU."""
-        return self.posterior(self.faces(photos))[0]
+        return self.posterior(self.centre_crops(photos))[0]
 
     @torch.inference_mode()
-    def decode(self, latents: torch.Tensor | np.ndarray) -> list[Image.Image]:
-        """Latent codes [N, latent_dims] (or one code) as RGB images of the model's size."""
-        z = torch.as_tensor(latents, dtype=torch.float32).to(self.device)
+    def decode_tensor(self, latents: torch.Tensor | np.ndarray, batch_size: int = 256
+                      ) -> torch.Tensor:
+        """Latent codes [N, latent_dims] (or one code) as float images [N, 3, H, W] in [0, 1],
+        decoded in batches, on the CPU."""
+        z = torch.as_tensor(latents, dtype=torch.float32)
         if z.ndim == 1:
             z = z.unsqueeze(0)
         if z.ndim != 2 or z.shape[1] != self.latent_dims:
             raise ValueError(f"latents must have shape [N, {self.latent_dims}], "
                              f"not {tuple(z.shape)}")
-        return tensor_to_images(self.model.decode(z))
+        return torch.cat([self.model.decode(batch.to(self.device)).float().cpu()
+                          for batch in z.split(batch_size)])
+
+    def decode(self, latents: torch.Tensor | np.ndarray) -> list[Image.Image]:
+        """Latent codes [N, latent_dims] (or one code) as RGB images of the model's size."""
+        return tensor_to_images(self.decode_tensor(latents))
 
     def reconstruct(self, photos: Photo | Sequence[Photo]) -> list[Image.Image]:
         """Each photo as the model sees and redraws it."""
         return self.decode(self.encode(photos))
 
-    def _code(self, cat: Photo | torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(cat, dtype=torch.float32) if _is_latent(cat) \
-            else self.encode(cat)[0]
+    def _code_and_face(self, cat: Photo | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A cat's code, and its face as the model saw it ([1, 3, H, W]; None for a code)."""
+        if _is_latent(cat):
+            return torch.as_tensor(cat, dtype=torch.float32), None
+        face = self.centre_crops(cat)
+        return self.posterior(face)[0][0], face
 
-    def interpolate(self, a: Photo | torch.Tensor, b: Photo | torch.Tensor, steps: int = 11,
-                    method: str = DEFAULT_METHOD) -> list[Image.Image]:
-        """The morph from cat a to cat b: `steps` images, t = 0 to 1 inclusive.
+    def morph(self, a: Photo | torch.Tensor, b: Photo | torch.Tensor, steps: int = 11,
+              method: str = DEFAULT_METHOD) -> Morph:
+        """The morph from cat a to cat b: `steps` kittens, t = 0 to 1 inclusive, and the two
+        cats' faces when both came as photos.
 
         a and b are photos or latent codes (1-D tensors); `method` is "slerp" (the arc) or
         "linear" (the straight line), see `interpolate_latents`.
         """
-        return self.decode(interpolate_latents(self._code(a), self._code(b), steps, method))
+        check_steps(steps)
+        check_method(method)
+        (code_a, face_a), (code_b, face_b) = self._code_and_face(a), self._code_and_face(b)
+        frames = self.decode(interpolate_latents(code_a, code_b, steps, method))
+        if face_a is None or face_b is None:
+            return Morph(frames)
+        return Morph(frames, tuple(tensor_to_images(torch.cat([face_a, face_b]))))
+
+    def interpolate(self, a: Photo | torch.Tensor, b: Photo | torch.Tensor, steps: int = 11,
+                    method: str = DEFAULT_METHOD) -> list[Image.Image]:
+        """The frames of `morph(a, b, steps, method)`: `steps` images, t = 0 to 1 inclusive."""
+        return self.morph(a, b, steps, method).frames
 
     @cached_property
     def sampler(self) -> GaussianMixture:
@@ -161,26 +149,16 @@ class KittenMixer:
             raise ValueError("n must be at least 1")
         return self.decode(self.sampler.sample(n, seed))
 
-    def mix(self, photos: Sequence[Photo | torch.Tensor],
+    def mix(self, cats: Sequence[Photo | torch.Tensor],
             weights: Sequence[float] | None = None,
             method: str = DEFAULT_METHOD) -> Image.Image:
-        """One kitten from several cats, weighted (equally by default).
+        """One kitten from several cats (photos or codes), weighted (equally by default).
 
-        "linear" decodes the weighted mean of their codes. "slerp" takes the weighted mean of
-        their directions and of their lengths, as the arc does: two cats mixed equally give the
-        middle of `interpolate`'s arc.
+        See `mix_latents` for the methods: mixing two cats weighted 1 - t and t gives the
+        kitten at t of their morph.
         """
-        if len(photos) == 0:  # photos may be a tensor of codes [N, latent_dims]
-            raise ValueError("mix needs at least one cat")
-        codes = torch.stack([self._code(p) for p in photos])
-        w = torch.ones(len(codes)) if weights is None else torch.as_tensor(weights).float()
-        if w.shape != (len(codes),) or (w < 0).any() or w.sum() <= 0:
-            raise ValueError("weights: one non-negative number per cat, not all zero")
-        _check_method(method)
-        w = w / w.sum()
-        if method == "slerp":
-            lengths = codes.norm(dim=1, keepdim=True)
-            direction = w @ (codes / lengths.clamp(min=1e-12))
-            if direction.norm() > 1e-6:  # else opposite codes cancel: take the plain mean
-                return self.decode(direction / direction.norm() * (w @ lengths))[0]
-        return self.decode(w @ codes)[0]
+        if len(cats) == 0:  # cats may be a tensor of codes [N, latent_dims]
+            raise MorphError("a mix needs at least one cat")
+        check_method(method)
+        codes = torch.stack([self._code_and_face(cat)[0] for cat in cats])
+        return self.decode(mix_latents(codes, weights, method))[0]

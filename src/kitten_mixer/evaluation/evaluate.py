@@ -12,7 +12,8 @@ from PIL import Image
 from kitten_mixer.evaluation import metrics
 from kitten_mixer.images import image_grid, tensor_to_images
 from kitten_mixer.loss import BetaLoss
-from kitten_mixer.mixer import DEFAULT_METHOD, KittenMixer, interpolate_latents, latent_path
+from kitten_mixer.mixer import KittenMixer
+from kitten_mixer.morph import DEFAULT_METHOD, interpolate_latents, latent_path
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -32,7 +33,7 @@ class Evaluation:
     kid_reconstructions: float | None
     kid_mixes: float | None
     seconds: float
-    # The same mixes taken halfway along the spherical path (mixer.latent_path "slerp"), which
+    # The same mixes taken halfway along the spherical path (morph.latent_path "slerp"), which
     # keeps the codes' length where the straight line's midpoint shrinks it.
     mix_sharpness_slerp: float | None = None
     kid_mixes_slerp: float | None = None
@@ -52,12 +53,6 @@ def random_pairs(count: int, n: int, seed: int = 0) -> list[tuple[int, int]]:
     return pairs
 
 
-@torch.inference_mode()
-def _decode(mixer: KittenMixer, codes: torch.Tensor) -> torch.Tensor:
-    return torch.cat([mixer.model.decode(c.to(mixer.device)).float().cpu()
-                      for c in codes.split(256)])
-
-
 def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn | None = None,
                    real_features: torch.Tensor | None = None, morphs: int = 50,
                    mixes: int = 500, seed: int = 0) -> Evaluation:
@@ -70,19 +65,18 @@ def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn 
     began = time.perf_counter()
     photos = faces.float() / 255
     mean, log_var = mixer.posterior(photos)
-    reconstructions = _decode(mixer, mean)
+    reconstructions = mixer.decode_tensor(mean)
     kl = BetaLoss().kl_per_unit(mean, log_var).sum(1).mean()
 
     pairs = random_pairs(max(morphs, mixes), len(faces), seed)
     smooth = []
     for a, b in pairs[:morphs]:
-        frames = _decode(mixer, interpolate_latents(mean[a], mean[b], 11, "linear"))
+        frames = mixer.decode_tensor(interpolate_latents(mean[a], mean[b], 11, "linear"))
         smooth.append(metrics.morph_smoothness(frames))
-    index_a = torch.tensor([a for a, _ in pairs[:mixes]])
-    index_b = torch.tensor([b for _, b in pairs[:mixes]])
-    mixed = _decode(mixer, (mean[index_a] + mean[index_b]) / 2)
-    mixed_slerp = _decode(mixer, torch.cat([latent_path(mean[a], mean[b], [0.5], "slerp")
-                                            for a, b in pairs[:mixes]]))
+    mixed, mixed_slerp = (
+        mixer.decode_tensor(torch.cat([latent_path(mean[a], mean[b], [0.5], method)
+                                       for a, b in pairs[:mixes]]))
+        for method in ("linear", "slerp"))
 
     kid_rec = kid_mix = kid_slerp = None
     if features is not None:
@@ -107,7 +101,7 @@ def reconstruction_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,
     reconstruction of it."""
     photos = faces.float() / 255
     columns = [photos] if with_photos else []
-    columns += [_decode(m, m.posterior(photos)[0]) for m in mixers]
+    columns += [m.decode_tensor(m.posterior(photos)[0]) for m in mixers]
     cells = [image for row in zip(*[tensor_to_images(c) for c in columns]) for image in row]
     return image_grid(cells, columns=len(columns))
 
@@ -120,6 +114,5 @@ def interpolation_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,
     for a, b in pairs:
         for mixer in mixers:
             mean = mixer.posterior(faces[[a, b]])[0]
-            path = interpolate_latents(mean[0], mean[1], steps, method)
-            cells += tensor_to_images(_decode(mixer, path))
+            cells += mixer.morph(mean[0], mean[1], steps, method).frames
     return image_grid(cells, columns=steps)

@@ -10,7 +10,6 @@ gallery embedded with the model).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import secrets
 from collections.abc import Callable
@@ -18,10 +17,11 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from kitten_mixer.images import enlarge, gif_bytes, image_grid
-from kitten_mixer.mixer import DEFAULT_METHOD, METHODS
+from kitten_mixer.images import enlarge
+from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS, png_bytes
 from kitten_mixer.webapp import core
 from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, LANGUAGES, TEXTS, text
+from kitten_mixer.webapp.visitor import MAX_CHOSEN, Visitor
 
 log = logging.getLogger("kitten_mixer.app")
 
@@ -29,6 +29,7 @@ PER_PAGE = 15
 COLUMNS = 5
 KITTENS_PER_DRAW = 5
 MAX_STEPS = 21
+MIX_ZOOM = 3  # the single kitten is drawn larger than the morph's
 # Map frames: gallery, upload, new kitten, chosen.
 KIND_COLOURS = ["#9ecae9", "#2ca02c", "#ff7f0e", "#d62728"]
 
@@ -39,86 +40,36 @@ def _resources(model: str | None, gallery: str | None) -> core.Resources:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _morph_files(code_a: str, code_b: str, steps: int, method: str,
-                 _a: core.Cat, _b: core.Cat) -> tuple[list[bytes], bytes, bytes]:
-    """PNGs of photo A, the steps and photo B; the GIF; the strip. Filed under the codes'
-    digests, so the same two cats give every visitor the same files, computed once."""
-    frames = core.morph(RESOURCES, _a, _b, steps, method)
-    images = [enlarge(image, core.ZOOM) for image in [_a.face, *frames, _b.face]]
-    return ([core.png_bytes(image) for image in images], gif_bytes(images[1:-1]),
-            core.png_bytes(image_grid(images, columns=len(images))))
+def _morph_files(resources_key: tuple[str, str], digest_a: str, digest_b: str, steps: int,
+                 method: str, _resources: core.Resources, _a: core.Cat, _b: core.Cat
+                 ) -> tuple[list[bytes], bytes, bytes]:
+    """PNGs of cat A's face, the steps and cat B's face; the GIF; the strip. Filed under the
+    resources' key and the codes' digests, so the same two cats give every visitor the same
+    files, computed once."""
+    morph = core.morph(_resources, _a, _b, steps, method).enlarged(core.ZOOM)
+    return morph.pngs(), morph.gif(), png_bytes(morph.strip())
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _mix_png(code_a: str, code_b: str, percent: int, method: str,
-             _a: core.Cat, _b: core.Cat) -> bytes:
+def _mix_png(resources_key: tuple[str, str], digest_a: str, digest_b: str, percent: int,
+             method: str, _resources: core.Resources, _a: core.Cat, _b: core.Cat) -> bytes:
     """The single kitten `percent`% of the way from a to b, enlarged, as a PNG."""
-    return core.png_bytes(enlarge(core.mix_one(RESOURCES, _a, _b, percent / 100, method), 3))
+    kitten = core.mix_one(_resources, _a, _b, percent / 100, method)
+    return png_bytes(enlarge(kitten, MIX_ZOOM))
 
 
 def t(key: str, **values: object) -> str:
     return text(key, st.session_state.get("language", DEFAULT_LANGUAGE), **values)
 
 
-# ---- the visitor's state, and what buttons do to it -------------------------------------------
-
-def _start_session() -> None:
-    state = st.session_state
-    state.setdefault("language", DEFAULT_LANGUAGE)
-    state.setdefault("chosen", [])  # keys of up to two cats
-    state.setdefault("page", 0)
-    state.setdefault("own", {})  # key -> Cat: this visitor's uploads and new kittens
-    state.setdefault("uploads", {})  # the uploader's file id -> core.Upload
-
-
-def _cat(key: str) -> core.Cat | None:
-    return st.session_state.own.get(key) or RESOURCES.by_key.get(key)
-
-
-def choose(key: str) -> None:
-    chosen = st.session_state.chosen
-    if key not in chosen and len(chosen) < 2 and _cat(key) is not None:
-        chosen.append(key)
-
-
-def remove(key: str) -> None:
-    if key in st.session_state.chosen:
-        st.session_state.chosen.remove(key)
-
-
-def turn_page(step: int) -> None:
-    st.session_state.page += step
-
-
-def on_map_click() -> None:
-    event = st.session_state.get("map")
-    points = (event or {}).get("selection", {}).get("pick", [])
-    if points and "key" in points[0]:
-        choose(points[0]["key"])
-
-
-def draw_kittens() -> None:
-    seed = secrets.randbelow(2**31)
+def draw_kittens(visitor: Visitor) -> None:
     try:
-        kittens = core.new_kittens(RESOURCES, KITTENS_PER_DRAW, seed)
+        kittens = visitor.draw_kittens(KITTENS_PER_DRAW, secrets.randbelow(2**31))
     except Exception as e:  # a callback's error would reach the page as Streamlit's own box
         log.exception("drawing kittens failed")
         st.session_state.failure = type(e).__name__
         return
-    _add_own(kittens)
     st.session_state.last_kittens = len(kittens)
-
-
-def _add_own(cats: list[core.Cat]) -> None:
-    """New cats go first in this visitor's gallery."""
-    own = st.session_state.own
-    st.session_state.own = {cat.key: cat for cat in cats} | \
-        {k: v for k, v in own.items() if k not in {c.key for c in cats}}
-    st.session_state.page = 0
-
-
-def all_cats() -> list[core.Cat]:
-    return [*st.session_state.own.values(), *RESOURCES.cats]
 
 
 def face_png(cat: core.Cat) -> bytes:
@@ -126,18 +77,19 @@ def face_png(cat: core.Cat) -> bytes:
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _own_png(code: str, _cat: core.Cat) -> bytes:
-    return core.png_bytes(enlarge(_cat.face, core.ZOOM))
+def _own_png(digest: str, _cat: core.Cat) -> bytes:
+    return png_bytes(enlarge(_cat.face, core.ZOOM))
 
 
 # ---- the page -----------------------------------------------------------------------------------
 
-def sidebar() -> tuple[int, str]:
+def sidebar(visitor: Visitor) -> tuple[int, str]:
     with st.sidebar:
         st.radio("Idioma / Language", list(LANGUAGES), format_func=LANGUAGES.get,
                  key="language", horizontal=True)
         st.header(t("settings"))
-        steps = st.slider(t("steps"), 3, MAX_STEPS, 11, help=t("steps_help"), key="steps")
+        steps = st.slider(t("steps"), MIN_STEPS, MAX_STEPS, 11, help=t("steps_help"),
+                          key="steps")
         language = st.session_state.language  # bound now: labels are formatted later too
         method = st.radio(t("method"), METHODS, index=METHODS.index(DEFAULT_METHOD),
                           format_func=lambda m: text(m, language), help=t("method_help"),
@@ -146,10 +98,10 @@ def sidebar() -> tuple[int, str]:
         files = st.file_uploader(t("upload_label"), type=["jpg", "jpeg", "png", "webp"],
                                  accept_multiple_files=True, help=t("upload_help"),
                                  key="uploader")
-        read_uploads(files or [])
+        uploads(visitor, files or [])
         st.header(t("kittens"))
-        st.button(t("kittens_button"), on_click=draw_kittens, help=t("kittens_help"),
-                  key="kittens", disabled=not RESOURCES.can_sample)
+        st.button(t("kittens_button"), on_click=draw_kittens, args=(visitor,),
+                  help=t("kittens_help"), key="kittens", disabled=not RESOURCES.can_sample)
         if not RESOURCES.can_sample:
             st.caption(t("no_sampler"))
         if st.session_state.pop("last_kittens", None):
@@ -160,19 +112,10 @@ def sidebar() -> tuple[int, str]:
     return steps, method
 
 
-def read_uploads(files: list) -> None:
-    """Turn each new uploaded file into a cat (once per file), and report on every file."""
-    seen = st.session_state.uploads
-    new = []
-    for file in files:
-        if file.file_id not in seen:
-            seen[file.file_id] = core.read_upload(RESOURCES, file.name, file.getvalue())
-            if seen[file.file_id].cat is not None:
-                new.append(seen[file.file_id].cat)
-    if new:
-        _add_own(new)
-    for file in files:
-        upload = seen[file.file_id]
+def uploads(visitor: Visitor, files: list) -> None:
+    """Every uploaded file: its photo with the face found, or why it cannot be used."""
+    taken, added = visitor.take_uploads(files)
+    for file_id, upload in taken:
         if upload.error:
             key = f"err_{upload.error}" if f"err_{upload.error}" in TEXTS else "err_other"
             st.error(t(key, name=upload.name, mb=core.MAX_UPLOAD_MB))
@@ -182,23 +125,22 @@ def read_uploads(files: list) -> None:
             st.warning(t("no_face", name=upload.name))
         else:
             st.caption(t("face_found", name=upload.name))
-        chosen = st.session_state.chosen
-        st.button(t("select"), key=f"upload-{file.file_id}", on_click=choose,
-                  args=(upload.cat.key,),
-                  disabled=len(chosen) >= 2 or upload.cat.key in chosen)
-    if new:
+        st.button(t("select"), key=f"upload-{file_id}", on_click=visitor.choose,
+                  args=(upload.cat.key,), disabled=not visitor.can_choose(upload.cat.key))
+    if added:
         st.info(t("upload_added"))
 
 
-def chosen_cats() -> None:
+def chosen_cats(visitor: Visitor) -> None:
     st.subheader(t("chosen"))
-    chosen = [cat for cat in map(_cat, st.session_state.chosen) if cat is not None]
+    chosen = visitor.chosen_cats()
     columns = st.columns(6)
     for column, cat in zip(columns, chosen):
         with column:
             st.image(face_png(cat), caption=cat.name, output_format="PNG")
-            st.button(t("remove"), key=f"remove-{cat.key}", on_click=remove, args=(cat.key,))
-    if len(chosen) < 2:
+            st.button(t("remove"), key=f"remove-{cat.key}", on_click=visitor.remove,
+                      args=(cat.key,))
+    if len(chosen) < MAX_CHOSEN:
         st.info(t("choose_hint") if not chosen else t("choose_one_more"))
 
 
@@ -208,9 +150,9 @@ def _later(data: bytes) -> Callable[[], bytes]:
     return lambda: data
 
 
-def the_morph(steps: int, method: str) -> None:
-    a, b = (_cat(key) for key in st.session_state.chosen)
-    pngs, gif, strip = _morph_files(a.digest, b.digest, steps, method, a, b)
+def the_morph(a: core.Cat, b: core.Cat, steps: int, method: str) -> None:
+    pngs, gif, strip = _morph_files(RESOURCES.key, a.digest, b.digest, steps, method,
+                                    RESOURCES, a, b)
     st.subheader(t("morph"))
     captions = [a.name, *(f"{round(100 * i / (steps - 1))}%" for i in range(steps)), b.name]
     for row in range(0, len(pngs), 13):
@@ -235,44 +177,41 @@ def the_morph(steps: int, method: str) -> None:
     with right:
         st.markdown(f"**{t('mix')}**")
         ratio = st.slider(t("mix_ratio"), 0, 100, 50, step=5, format="%d%%", key="ratio")
-        kitten = _mix_png(a.digest, b.digest, ratio, method, a, b)
+        kitten = _mix_png(RESOURCES.key, a.digest, b.digest, ratio, method, RESOURCES, a, b)
         st.image(kitten, caption=t("mix_caption", a=100 - ratio, b=ratio), output_format="PNG")
         st.download_button(t("download_mix"), _later(kitten), f"mix-{ratio}.png",
                            "image/png", key="mix-png", on_click="ignore")
 
 
-def gallery() -> None:
-    cats = all_cats()
-    pages = max(1, math.ceil(len(cats) / PER_PAGE))
-    page = st.session_state.page = min(max(st.session_state.page, 0), pages - 1)
-    full = len(st.session_state.chosen) >= 2
-    if full:
+def gallery(visitor: Visitor) -> None:
+    page = visitor.gallery_page(PER_PAGE)
+    if visitor.full:
         st.caption(t("two_chosen"))
-    shown = cats[page * PER_PAGE:(page + 1) * PER_PAGE]
-    for row in range(0, len(shown), COLUMNS):
-        for column, cat in zip(st.columns(COLUMNS), shown[row:row + COLUMNS]):
+    for row in range(0, len(page.cats), COLUMNS):
+        for column, cat in zip(st.columns(COLUMNS), page.cats[row:row + COLUMNS]):
             with column:
                 st.image(face_png(cat), caption=cat.name, width="stretch",
                          output_format="PNG")
-                st.button(t("select"), key=f"select-{cat.key}", on_click=choose,
-                          args=(cat.key,), disabled=full or cat.key in st.session_state.chosen,
+                st.button(t("select"), key=f"select-{cat.key}", on_click=visitor.choose,
+                          args=(cat.key,), disabled=not visitor.can_choose(cat.key),
                           width="stretch")
     previous, where, following = st.columns([1, 2, 1])
-    previous.button(t("previous"), key="previous", on_click=turn_page, args=(-1,),
-                    disabled=page == 0, width="stretch")
-    where.markdown(f"<div style='text-align:center'>{t('page', page=page + 1, pages=pages)}"
-                   "</div>", unsafe_allow_html=True)
-    following.button(t("next"), key="next", on_click=turn_page, args=(1,),
-                     disabled=page >= pages - 1, width="stretch")
+    previous.button(t("previous"), key="previous", on_click=visitor.turn_page, args=(-1,),
+                    disabled=page.number == 0, width="stretch")
+    where.markdown("<div style='text-align:center'>"
+                   f"{t('page', page=page.number + 1, pages=page.count)}</div>",
+                   unsafe_allow_html=True)
+    following.button(t("next"), key="next", on_click=visitor.turn_page, args=(1,),
+                     disabled=page.number >= page.count - 1, width="stretch")
 
 
-def latent_map() -> None:
+def latent_map(visitor: Visitor) -> None:
     st.caption(t("map_help"))
-    chosen = set(st.session_state.chosen)
+    chosen = set(visitor.chosen)
     rows = []
     for cat, (x, y) in zip(RESOURCES.cats, RESOURCES.places):
         rows.append(_map_row(cat, x, y, RESOURCES.urls[cat.key], chosen))
-    for cat in st.session_state.own.values():
+    for cat in visitor.own.values():
         x, y = core.place_on_map(RESOURCES, cat.code)
         rows.append(_map_row(cat, x, y, _own_url(cat.digest, cat), chosen))
     kind = t("map_kind")
@@ -299,7 +238,8 @@ def latent_map() -> None:
             },
         ],
     }
-    st.vega_lite_chart(pd.DataFrame(rows), spec, key="map", on_select=on_map_click,
+    st.vega_lite_chart(pd.DataFrame(rows), spec, key="map",
+                       on_select=lambda: visitor.pick_on_map(st.session_state.get("map")),
                        selection_mode="pick", width="stretch")
 
 
@@ -311,30 +251,30 @@ def _map_row(cat: core.Cat, x: float, y: float, url: str, chosen: set[str]) -> d
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _own_url(code: str, _cat: core.Cat) -> str:
+def _own_url(digest: str, _cat: core.Cat) -> str:
     return core.data_url(_cat.face)
 
 
 def main() -> None:
     st.set_page_config(page_title="Kitten Mixer", page_icon="🐱", layout="wide")
-    _start_session()
+    visitor = Visitor(st.session_state, RESOURCES)
     st.title(t("title"))
     st.write(t("intro"))
     if failure := st.session_state.pop("failure", None):
         st.error(t("failure", what=failure))
-    steps, method = sidebar()
-    chosen_cats()
-    if len(st.session_state.chosen) == 2:
-        the_morph(steps, method)
+    steps, method = sidebar(visitor)
+    chosen_cats(visitor)
+    if len(chosen := visitor.chosen_cats()) == MAX_CHOSEN:
+        the_morph(*chosen, steps, method)
     # Only the open tab runs: the map (120 pictures) costs the browser most, and most page
     # runs happen in the gallery.
     gallery_tab, map_tab = st.tabs([t("gallery"), t("map")], key="view", on_change="rerun")
     if gallery_tab.open:
         with gallery_tab:
-            gallery()
+            gallery(visitor)
     if map_tab.open:
         with map_tab:
-            latent_map()
+            latent_map(visitor)
 
 
 try:

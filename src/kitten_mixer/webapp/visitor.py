@@ -1,0 +1,129 @@
+"""One visitor of the app: the cats chosen, the gallery's page and the visitor's own cats, with
+the rules for changing them. Plain Python over a dict-like state (Streamlit's session)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kitten_mixer.webapp.core import Cat, Resources, Upload, new_kittens, read_upload
+from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE
+
+# A morph and a mix go from one cat to another.
+MAX_CHOSEN = 2
+
+
+class UploadedFile(Protocol):
+    """What the visitor's uploader hands over for each file (Streamlit's UploadedFile)."""
+
+    file_id: str
+    name: str
+
+    def getvalue(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    """The cats on the page shown, and where it lies: page `number` (from 0) of `count`."""
+
+    cats: list[Cat]
+    number: int
+    count: int
+
+
+class Visitor:
+    """A visitor's choices and own cats, kept in `state`, which outlives this object (the
+    session), and the rules for changing them: at most two known cats chosen, each once; own
+    cats first in the gallery."""
+
+    def __init__(self, state: MutableMapping[str, Any], resources: Resources):
+        self.state = state
+        self.resources = resources
+        state.setdefault("language", DEFAULT_LANGUAGE)
+        state.setdefault("chosen", [])  # keys of up to MAX_CHOSEN cats, in the order chosen
+        state.setdefault("page", 0)
+        state.setdefault("own", {})  # key -> Cat: this visitor's uploads and new kittens
+        state.setdefault("uploads", {})  # the uploader's file id -> Upload
+
+    @property
+    def chosen(self) -> list[str]:
+        """The keys of the cats chosen, in the order chosen."""
+        return self.state["chosen"]
+
+    @property
+    def own(self) -> dict[str, Cat]:
+        """This visitor's uploads and new kittens, newest first."""
+        return self.state["own"]
+
+    @property
+    def full(self) -> bool:
+        """Whether no other cat can be chosen before one is removed."""
+        return len(self.chosen) >= MAX_CHOSEN
+
+    def cat(self, key: str) -> Cat | None:
+        """The cat under `key`: the visitor's own or the gallery's; None if neither knows it."""
+        return self.own.get(key) or self.resources.by_key.get(key)
+
+    def all_cats(self) -> list[Cat]:
+        """Every cat the visitor can choose: their own first, then the gallery's."""
+        return [*self.own.values(), *self.resources.cats]
+
+    def chosen_cats(self) -> list[Cat]:
+        """The cats chosen, in the order chosen."""
+        return [cat for cat in map(self.cat, self.chosen) if cat is not None]
+
+    def can_choose(self, key: str) -> bool:
+        return not self.full and key not in self.chosen and self.cat(key) is not None
+
+    def choose(self, key: str) -> None:
+        """Choose the cat under `key`, if the rules allow it; else nothing happens."""
+        if self.can_choose(key):
+            self.chosen.append(key)
+
+    def remove(self, key: str) -> None:
+        if key in self.chosen:
+            self.chosen.remove(key)
+
+    def pick_on_map(self, event: Mapping[str, Any] | None) -> None:
+        """Choose the cat whose face was clicked on the map (a chart's selection event)."""
+        points = (event or {}).get("selection", {}).get("pick", [])
+        if points and "key" in points[0]:
+            self.choose(points[0]["key"])
+
+    def add_own(self, cats: Sequence[Cat]) -> None:
+        """Put new cats of the visitor's own first in the gallery, and show its first page."""
+        new = {cat.key: cat for cat in cats}
+        self.state["own"] = new | {k: v for k, v in self.own.items() if k not in new}
+        self.state["page"] = 0
+
+    def draw_kittens(self, n: int, seed: int) -> list[Cat]:
+        """n new kittens from the model's sampler, added to the visitor's own cats."""
+        kittens = new_kittens(self.resources, n, seed)
+        self.add_own(kittens)
+        return kittens
+
+    def take_uploads(self, files: Sequence[UploadedFile]) -> tuple[list[tuple[str, Upload]], int]:
+        """Each file the uploader holds as (its id, what became of it), reading each file once,
+        and how many new cats they brought (added to the visitor's own)."""
+        seen = self.state["uploads"]
+        new = []
+        for file in files:
+            if file.file_id not in seen:
+                seen[file.file_id] = read_upload(self.resources, file.name, file.getvalue())
+                if seen[file.file_id].cat is not None:
+                    new.append(seen[file.file_id].cat)
+        if new:
+            self.add_own(new)
+        return [(file.file_id, seen[file.file_id]) for file in files], len(new)
+
+    def turn_page(self, step: int) -> None:
+        self.state["page"] += step
+
+    def gallery_page(self, per_page: int) -> GalleryPage:
+        """The gallery's page to show, kept within the pages there are."""
+        cats = self.all_cats()
+        count = max(1, math.ceil(len(cats) / per_page))
+        number = self.state["page"] = min(max(self.state["page"], 0), count - 1)
+        return GalleryPage(cats[number * per_page:(number + 1) * per_page], number, count)
