@@ -9,11 +9,13 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO, TINY, write_photos
 
 from kitten_mixer import KittenMixer
 
 
+@pytest.mark.slow
 def test_two_processes_train_one_model(tmp_path):
     write_photos(tmp_path / "photos", 48, size=(24, 24))
     config = tmp_path / "tiny.json"
