@@ -41,8 +41,11 @@ def open_photo(photo: Photo, name: str | None = None, reduce_to: int | None = 25
         path = Path(photo)
         if not path.is_file():
             raise PhotoError(f"{label}: no such file", "missing")
-        with path.open("rb") as f:
-            image = _decode(io.BytesIO(f.read()), label, reduce_to)
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise PhotoError(f"{label}: cannot be read ({e.strerror or e})", "missing") from None
+        image = _decode(io.BytesIO(data), label, reduce_to)
     else:
         raise PhotoError(f"{label}: expected a path, bytes, a PIL image or an array, "
                          f"got {type(photo).__name__}", "type")

@@ -47,8 +47,9 @@ class ExperimentConfig:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}")
         if self.batch_size < 1 or self.epochs < 1 or self.lr <= 0:
             raise ValueError("batch_size and epochs must be at least 1, lr positive")
-        if self.shift < 0:
-            raise ValueError("shift must be at least 0 pixels")
+        if not 0 <= self.shift < min(self.model.image_h, self.model.image_w):
+            raise ValueError(f"shift must be at least 0 pixels and less than the faces' size, "
+                             f"not {self.shift}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
