@@ -72,6 +72,16 @@ def test_missing_file_is_named(tmp_path):
         open_photo(tmp_path / "nowhere.jpg")
 
 
+def test_a_file_that_cannot_be_read_is_named(tmp_path):
+    # A folder named like a photo: unreadable for every user, root included.
+    (tmp_path / "cat.jpg").mkdir()
+    with pytest.raises(PhotoError, match="cat.jpg"):
+        open_photo(str(tmp_path / "cat.jpg"))
+    # /proc/self/mem exists but reads fail with EIO.
+    with pytest.raises(PhotoError, match="mem: cannot be read"):
+        open_photo("/proc/self/mem")
+
+
 def test_sixteen_bit_png_keeps_its_brightness():
     pixels = np.full((32, 32), 32768, dtype=np.uint16)  # mid grey in 16 bits
     data = encoded(Image.fromarray(pixels), "PNG")

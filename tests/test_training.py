@@ -254,3 +254,9 @@ def test_a_run_resumes_from_its_checkpoint_alone(tmp_path, photo_folder):
     for name, weights in straight.items():
         assert torch.equal(weights, resumed[name]), name
     assert stored_config(tmp_path / "resumed").epochs == 2
+
+
+def test_a_shift_must_be_smaller_than_the_faces():
+    with pytest.raises(ValueError, match="less than the faces' size"):
+        ExperimentConfig(model=VAEConfig(**TINY), shift=16)
+    assert ExperimentConfig(model=VAEConfig(**TINY), shift=15).shift == 15
