@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import subprocess
 import sys
 
@@ -12,7 +12,7 @@ from conftest import TINY, write_photos
 from PIL import Image
 
 from kitten_mixer.cli import main
-from kitten_mixer.storage import save_model
+from kitten_mixer.training.experiment import stored_config
 
 
 @pytest.fixture
@@ -30,9 +30,9 @@ def test_train_then_resume_then_mix(tmp_path, photo_folder, config_file, capsys)
                  "1"]) == 0
     printed = capsys.readouterr().out
     assert "40 image files, 40 distinct faces" in printed and "epoch 2/2" in printed
-    experiment = json.loads((out / "experiment.json").read_text())
-    assert experiment["lr"] == 0.003 and experiment["flip"] and experiment["shift"] == 1
-    assert experiment["model"]["latent_dims"] == 8
+    experiment = stored_config(out)
+    assert experiment.lr == 0.003 and experiment.flip and experiment.shift == 1
+    assert experiment.model.latent_dims == 8
 
     assert main(["train", "--data", str(photo_folder), "--out", str(out), "--config",
                  str(config_file), "--epochs", "3"]) == 2
@@ -40,8 +40,11 @@ def test_train_then_resume_then_mix(tmp_path, photo_folder, config_file, capsys)
     assert main(["train", "--data", str(photo_folder), "--out", str(out), "--epochs", "3",
                  "--resume"]) == 0
     assert "epoch 3/3" in capsys.readouterr().out
-    grown = json.loads((out / "experiment.json").read_text())
-    assert grown["epochs"] == 3 and grown["lr"] == 0.003  # the rest as the run was started
+    grown = stored_config(out)
+    assert grown.epochs == 3 and grown.lr == 0.003  # the rest as the run was started
+    assert main(["train", "--data", str(photo_folder), "--out", str(out), "--epochs", "4",
+                 "--lr", "0.1", "--resume"]) == 2
+    assert "only --epochs can change" in capsys.readouterr().err
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["distinct"] == 40 and len(config["data"]["fingerprint"]) == 16
 
@@ -57,57 +60,92 @@ def test_train_then_resume_then_mix(tmp_path, photo_folder, config_file, capsys)
         assert strip.size == (6 * 18 + 2, 20)  # photo, 4 steps, photo, with 2 px gaps
 
 
-def test_a_negative_shift_is_refused_before_anything_runs(capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(["train", "--data", "nowhere", "--out", "run", "--shift", "-1"])
-    assert stop.value.code == 2
-    assert "--shift: must be at least 0, not -1" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("args, message", [
-    (["mix", "a.jpg", "b.jpg", "-o", "out.bmp"], "must end in .gif or .png"),
-    (["mix", "-o", "out.gif"], "give two photos"),
-    (["mix", "missing1.jpg", "missing2.jpg", "-o", "out.gif"], "missing1.jpg: no such file"),
-    (["mix", "a", "b", "--model", "nowhere", "-o", "out.gif"], "nowhere: no such model folder"),
-    (["train", "--data", "nowhere", "--out", "run"], "nowhere: no such file or folder"),
-])
-def test_bad_arguments_give_one_line_errors(tmp_path, monkeypatch, capsys, args, message):
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A folder to run commands in, holding inputs that are wrong in every way the rows need."""
     monkeypatch.chdir(tmp_path)
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    write_photos(tmp_path / "photos", 4)
+    (tmp_path / "text.jpg").write_text("hello, not a cat")
+    write_photos(tmp_path, 1)[0].rename(tmp_path / "locked.png")
+    (tmp_path / "locked.png").chmod(0)
+    (tmp_path / "folder.jpg").mkdir()
+    (tmp_path / "not-a-model").mkdir()
+    (tmp_path / "not-a-model" / "notes.txt").write_text("no config.json here")
+    (tmp_path / "file").write_text("a file where a folder should be")
+    (tmp_path / "bad.json").write_text('{"model": {"latent_size": 4}}')
+    return tmp_path
 
 
-def test_a_text_file_named_jpg(tmp_path, tiny_model, capsys):
-    save_model(tiny_model, tmp_path / "m")
-    (tmp_path / "a.jpg").write_text("hello")
-    write_photos(tmp_path, 1)
-    assert main(["mix", str(tmp_path / "a.jpg"), str(tmp_path / "cat000.png"), "--model",
-                 str(tmp_path / "m"), "-o", str(tmp_path / "o.gif")]) == 2
-    assert "a.jpg: not an image" in capsys.readouterr().err
+CAT = "photos/cat000.png"
+BAD_INPUT = [
+    # refused by argparse, before anything runs
+    (["mix", "--demo", "--steps", "1", "-o", "m.gif"], "--steps: must be from 2 to"),
+    (["mix", "--demo", "--steps", "x", "-o", "m.gif"], "'x' is not a whole number"),
+    (["mix", "--demo", "--zoom", "9", "-o", "m.gif"], "--zoom: must be from 1 to 8, not 9"),
+    (["mix", "--demo"], "the following arguments are required: -o/--out"),
+    (["sample", "-n", "0", "-o", "grid.png"], "-n: must be from 1 to"),
+    (["sample", "-o", "grid.txt"], "grid.txt: must end in"),
+    (["train", "--data", "photos", "-o", "run", "--epochs", "0"], "must be at least 1, not 0"),
+    (["train", "--data", "photos", "-o", "run", "--lr", "-1"], "must be a positive number"),
+    (["train", "--data", "photos", "-o", "run", "--lr", "nan"], "must be a positive number"),
+    (["train", "--data", "photos", "-o", "run", "--shift", "-1"], "must be at least 0, not -1"),
+    (["train", "--data", "photos", "-o", "run", "--preset", "v9"], "invalid choice: 'v9'"),
+    (["app", "--port", "70000"], "--port: must be from 1 to 65535"),
+    # refused by the command
+    (["mix", "--demo", "-o", "morph.bmp"], "morph.bmp: the output must end in .gif or .png"),
+    (["mix", "-o", "m.gif"], "give two photos"),
+    (["mix", "missing.jpg", CAT, "-o", "m.gif"], "missing.jpg: no such file"),
+    (["mix", "folder.jpg", CAT, "-o", "m.gif"], "folder.jpg: no such file"),
+    (["mix", "text.jpg", CAT, "-o", "m.gif"], "text.jpg: not an image"),
+    pytest.param(["mix", "locked.png", CAT, "-o", "m.gif"], "locked.png: Permission denied",
+                 marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")),
+    (["mix", "--demo", "--model", "nowhere", "-o", "m.gif"], "nowhere: no such model folder"),
+    (["mix", "--demo", "--model", "not-a-model", "-o", "m.gif"], "not-a-model: not a saved"),
+    (["mix", "--demo", "-o", "file/m.gif"], "file: File exists"),
+    (["sample", "-n", "2", "-o", "file/grid.png"], "file: File exists"),
+    (["train", "--data", "nowhere", "-o", "run"], "nowhere: no such file or folder"),
+    (["train", "--data", "photos", "-o", "run", "--config", "nothing.json"], "nothing.json"),
+    (["train", "--data", "photos", "-o", "run", "--config", "bad.json"], "unknown VAE settings"),
+    (["evaluate", "not-a-model", "--data", "photos", "--no-kid"], "not-a-model: not a saved"),
+    (["explore", "--data", "nowhere", "-o", "report"], "nowhere: not a folder or a zip"),
+    (["explore", "--data", "photos", "-o", "file/report"], "file/report: Not a directory"),
+]
 
 
-def test_bad_numbers_and_choices_are_refused_by_argparse(capsys):
-    for args in (["mix", "a", "b", "--steps", "0", "-o", "x.gif"],
-                 ["train", "--data", "d", "--out", "o", "--preset", "v9"],
-                 ["train", "--data", "d", "--out", "o", "--lr", "-1"]):
-        with pytest.raises(SystemExit) as stop:
-            main(args)
-        assert stop.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
+@pytest.mark.parametrize("args, message", BAD_INPUT)
+def test_bad_input_ends_in_one_line_without_a_traceback(workspace, capsys, args, message):
+    try:
+        status, refused_by_argparse = main(args), False
+    except SystemExit as stop:
+        status, refused_by_argparse = stop.code, True
+    out, err = capsys.readouterr()
+    *usage, line = err.splitlines() or [""]
+    assert status == 2 and "Traceback" not in out + err
+    assert line.startswith("kitten-mixer") and ": error: " in line and message in line
+    if refused_by_argparse:  # argparse's usage, then its one line
+        assert usage[0].startswith("usage: kitten-mixer")
+    else:
+        assert usage == []
 
 
-def test_a_bad_config_file(tmp_path, photo_folder, capsys):
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"model": {"latent_size": 4}}')
-    assert main(["train", "--data", str(photo_folder), "--out", str(tmp_path / "r"),
-                 "--config", str(bad)]) == 2
-    assert "unknown VAE settings" in capsys.readouterr().err
+def test_the_command_prints_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "kitten_mixer.cli", "mix", "--demo",
+                             "--steps", "1", "-o", "x.gif"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--steps: must be from 2 to" in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "x.gif").exists()
 
 
-def test_help_everywhere():
-    exe = shutil.which("kitten-mixer")
-    command = [exe] if exe else [sys.executable, "-m", "kitten_mixer.cli"]
-    for sub in ([], ["train"], ["mix"]):
-        result = subprocess.run(command + sub + ["--help"], capture_output=True, text=True)
-        assert result.returncode == 0 and "usage: kitten-mixer" in result.stdout
+@pytest.mark.parametrize("command", ["train", "mix", "sample", "sweep", "ship", "explore"])
+def test_every_command_that_writes_takes_o_out(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0 and "-o OUT, --out OUT" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [[], ["evaluate"], ["app"]])
+def test_help_everywhere_else(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--help"])
+    assert stop.value.code == 0 and "usage: kitten-mixer" in capsys.readouterr().out

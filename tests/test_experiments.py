@@ -56,6 +56,7 @@ def test_grids_have_one_cell_per_image(trained):
     assert morphs.size == (5 * 18 + 2, 4 * 18 + 2)  # 2 pairs x 2 models
 
 
+@pytest.mark.slow  # the KID's EfficientNet features
 def test_evaluate_command_writes_records_report_and_figures(trained, tmp_path, capsys):
     run, photos = trained
     report = tmp_path / "experiments.md"
@@ -112,7 +113,7 @@ def test_ship_writes_gallery_map_and_sampler(trained, tmp_path):
 
 def test_ship_then_sample_commands(trained, tmp_path, capsys):
     assert main(["ship", str(trained[0]), "--data", str(trained[1]), "--label", "test",
-                 "--to", str(tmp_path / "m")]) == 0
+                 "-o", str(tmp_path / "m")]) == 0
     test_faces = load_faces(trained[1], 16).split(0.2, 0.25)["test"]
     assert len(load_gallery(tmp_path / "m")) == len(test_faces)  # all: fewer than 120
     out = tmp_path / "grid.png"
@@ -124,6 +125,7 @@ def test_ship_then_sample_commands(trained, tmp_path, capsys):
     assert "no sampler" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # two trainings and the KID's EfficientNet features
 def test_sweep_trains_and_evaluates_presets(tmp_path, monkeypatch, photo_folder):
     from kitten_mixer import cli
 

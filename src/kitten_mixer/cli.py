@@ -4,44 +4,66 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from kitten_mixer.device import PRECISIONS
 from kitten_mixer.errors import KittenMixerError
 from kitten_mixer.evaluation import evaluate as evaluation
 from kitten_mixer.evaluation import records as reports
 from kitten_mixer.explore import explore
-from kitten_mixer.images import enlarge, image_grid
+from kitten_mixer.images import IMAGE_SUFFIXES, enlarge, image_grid
 from kitten_mixer.mixer import DEFAULT_MODEL, KittenMixer
-from kitten_mixer.morph import DEFAULT_METHOD, METHODS, morph_file
+from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS, morph_file
 from kitten_mixer.shipping.gallery import load_gallery
 from kitten_mixer.shipping.ship import ship_model
 from kitten_mixer.training import distributed
-from kitten_mixer.training.config import PRESETS, ExperimentConfig, run_experiment, training_splits
+from kitten_mixer.training.config import PRESETS, ExperimentConfig
+from kitten_mixer.training.experiment import run_experiment, stored_config, training_splits
+
+# Upper bounds keep a typo from asking for gigabytes: 256 images at zoom 8 are 200 MB of pixels.
+MAX_IMAGES = 256
+MAX_ZOOM = 8
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high` (no upper bound when None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, not {value}")
+        return value
+
+    return parse
+
+
+def _positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-    return value
+def _image_file(text: str) -> str:
+    """An argparse type: a path ending in one of the photo suffixes, all formats Pillow writes."""
+    if Path(text).suffix.lower() not in IMAGE_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"{text}: must end in {', '.join(sorted(IMAGE_SUFFIXES))}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,19 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Train a VAE on a folder or zip of photos. The run "
                             "folder becomes a saved model (KittenMixer.load(OUT)).")
     t.add_argument("--data", required=True, help="a folder (searched recursively) or a .zip")
-    t.add_argument("--out", required=True, help="the run folder")
+    t.add_argument("-o", "--out", required=True, help="the run folder")
     source = t.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=sorted(PRESETS), default="v6",
                         help="one of the original six variants (default: v6)")
     source.add_argument("--config", help="a JSON experiment config (ExperimentConfig fields)")
-    t.add_argument("--epochs", type=_positive_int, help="total epochs to reach")
-    t.add_argument("--batch-size", type=_positive_int)
-    t.add_argument("--lr", type=_positive_float, help="learning rate")
+    t.add_argument("--epochs", type=_whole_number(1), help="total epochs to reach")
+    t.add_argument("--batch-size", type=_whole_number(1))
+    t.add_argument("--lr", type=_positive_number, help="learning rate")
     t.add_argument("--seed", type=int)
     t.add_argument("--flip", action="store_true", help="mirror half the faces each epoch")
-    t.add_argument("--shift", type=_non_negative_int, metavar="PIXELS",
+    t.add_argument("--shift", type=_whole_number(0), metavar="PIXELS",
                    help="move each face up to PIXELS pixels each epoch (default: 0)")
-    t.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
+    t.add_argument("--precision", choices=PRECISIONS)
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -78,22 +100,27 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("b", nargs="?", help="photo of the second cat")
     m.add_argument("--demo", action="store_true",
                    help="mix two cats that ship with the model instead of photos")
-    m.add_argument("--steps", type=_positive_int, default=11,
+    m.add_argument("--steps", type=_whole_number(MIN_STEPS, MAX_IMAGES), default=11,
                    help="images from A to B, both ends included (default: 11)")
     m.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
                    help=f"the arc (slerp) or the straight line (default: {DEFAULT_METHOD})")
     m.add_argument("--model", help="a saved-model folder (default: the shipped model)")
-    m.add_argument("--zoom", type=_positive_int, default=2, help="enlarge images (default: 2)")
-    m.add_argument("-o", "--output", required=True, help="morph.gif or morph.png")
+    m.add_argument("--zoom", type=_whole_number(1, MAX_ZOOM), default=2,
+                   help="enlarge images (default: 2)")
+    m.add_argument("-o", "--out", dest="output", metavar="OUT", required=True,
+                   help="morph.gif or morph.png")
     m.set_defaults(handler=_mix)
 
     s = commands.add_parser("sample", help="draw new kittens from the model's sampler",
                             description="Draw new kittens where real cats' codes lie, as a grid.")
-    s.add_argument("-n", type=_positive_int, default=16, help="how many (default: 16)")
+    s.add_argument("-n", type=_whole_number(1, MAX_IMAGES), default=16,
+                   help="how many (default: 16)")
     s.add_argument("--seed", type=int, help="the same seed draws the same kittens")
     s.add_argument("--model", help="a saved-model folder with a sampler (default: shipped)")
-    s.add_argument("--zoom", type=_positive_int, default=2, help="enlarge images (default: 2)")
-    s.add_argument("-o", "--output", required=True, help="grid.png")
+    s.add_argument("--zoom", type=_whole_number(1, MAX_ZOOM), default=2,
+                   help="enlarge images (default: 2)")
+    s.add_argument("-o", "--out", dest="output", metavar="OUT", type=_image_file,
+                   required=True, help="grid.png")
     s.set_defaults(handler=_sample)
 
     e = commands.add_parser("evaluate", help="measure runs on the test split",
@@ -114,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Train presets v1-v6 with the same budget each "
                             "(resuming any that stopped), then evaluate them all.")
     w.add_argument("--data", required=True)
-    w.add_argument("--out", default="runs/sweep", help="one run folder per preset in here")
-    w.add_argument("--epochs", type=_positive_int, default=25, help="per preset (default: 25)")
+    w.add_argument("-o", "--out", default="runs/sweep", help="one run folder per preset in here")
+    w.add_argument("--epochs", type=_whole_number(1), default=25,
+                   help="per preset (default: 25)")
     w.add_argument("--presets", default=",".join(sorted(PRESETS)), help="comma-separated")
     w.add_argument("--device", default="auto")
     w.add_argument("--results", default="experiments")
@@ -129,20 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("run")
     h.add_argument("--data", required=True, help="the photos the run was trained on")
     h.add_argument("--label", required=True, help="what the model is, for people")
-    h.add_argument("--to", help="target folder (default: the package's default model)")
+    h.add_argument("-o", "--out", default=DEFAULT_MODEL,
+                   help="target folder (default: the package's default model)")
     h.set_defaults(handler=_ship)
 
     x = commands.add_parser("explore", help="report on a data set of photos",
                             description="Counts, duplicates, sizes and modes, a sample grid, "
                             "the mean face, colour and brightness histograms, as markdown.")
     x.add_argument("--data", required=True)
-    x.add_argument("-o", "--output", required=True, help="report folder")
+    x.add_argument("-o", "--out", required=True, help="report folder")
     x.set_defaults(handler=_explore)
 
     a = commands.add_parser("app", help="start the web app in your browser",
                             description="Serve the Kitten Mixer web app on this machine "
                             "(loopback only) until Ctrl+C.")
-    a.add_argument("--port", type=_positive_int, default=8501, help="(default: 8501)")
+    a.add_argument("--port", type=_whole_number(1, 65535), default=8501, help="(default: 8501)")
     a.add_argument("--gallery", help="a folder or zip of cat photos to show instead of the "
                    "cats embedded with the model")
     a.add_argument("--model", help="a saved-model folder (default: the shipped model)")
@@ -151,12 +180,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
-    config = ExperimentConfig.read(args.config) if args.config else PRESETS[args.preset]
     overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                  "seed": args.seed, "precision": args.precision,
                  "flip": args.flip or None, "shift": args.shift,
                  "compile": args.compile or None}
-    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    stored = stored_config(args.out) if args.resume else None
+    if stored is not None:  # the run's own config, from its checkpoint
+        changed = sorted(set(overrides) - {"epochs"})
+        if changed:
+            raise KittenMixerError(f"--{changed[0].replace('_', '-')}: a resumed run keeps the "
+                                   "settings it was started with; only --epochs can change")
+        config = stored
+    else:
+        config = ExperimentConfig.read(args.config) if args.config else PRESETS[args.preset]
+    try:
+        config = replace(config, **overrides)
+    except ValueError as e:
+        raise KittenMixerError(str(e)) from None
     try:
         run_experiment(config, args.data, args.out, device=args.device, resume=args.resume)
     finally:
@@ -236,13 +277,12 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _ship(args: argparse.Namespace) -> None:
-    target = Path(args.to) if args.to else DEFAULT_MODEL
-    ship_model(args.run, args.data, target, args.label)
-    print(f"shipped {args.run} to {target}")
+    ship_model(args.run, args.data, args.out, args.label)
+    print(f"shipped {args.run} to {args.out}")
 
 
 def _explore(args: argparse.Namespace) -> None:
-    print(f"wrote {explore(args.data, args.output)}")
+    print(f"wrote {explore(args.data, args.out)}")
 
 
 def _app(args: argparse.Namespace) -> int:
@@ -251,16 +291,25 @@ def _app(args: argparse.Namespace) -> int:
     return run_app(args.port, args.gallery, args.model)
 
 
+def _error(message: str) -> int:
+    """Print `message` as one line on stderr; the exit status of a command given bad input."""
+    print(f"kitten-mixer: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Bad input ends in one line on stderr; a bug keeps its traceback."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
     try:
         status = args.handler(args)
     except KittenMixerError as e:
-        print(f"kitten-mixer: error: {e}", file=sys.stderr)
-        return 2
+        return _error(str(e))
+    except OSError as e:  # unreadable inputs, unwritable outputs, a full disk
+        return _error(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
     except KeyboardInterrupt:
-        print("kitten-mixer: interrupted; the last checkpoint is kept", file=sys.stderr)
+        kept = "; the last checkpoint is kept" if args.command in ("train", "sweep") else ""
+        print(f"kitten-mixer: interrupted{kept}", file=sys.stderr)
         return 130
     return status or 0
 
