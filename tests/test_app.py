@@ -13,7 +13,7 @@ import torch
 from conftest import fake_photo
 from PIL import Image
 
-from kitten_mixer.morph import png_bytes
+from kitten_mixer.images import png_bytes
 from kitten_mixer.webapp import core
 from kitten_mixer.webapp.launch import SCRIPT, app_environment, streamlit_command
 from kitten_mixer.webapp.visitor import Visitor

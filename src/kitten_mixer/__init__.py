@@ -5,6 +5,7 @@ from kitten_mixer.errors import (
     DataError,
     KittenMixerError,
     ModelFileError,
+    MorphError,
     PhotoError,
     TrainingError,
 )
@@ -22,6 +23,6 @@ __version__ = "0.1.0"
 __all__ = [
     "VAE", "VAEConfig", "BetaLoss", "LossConfig", "train", "validation_loss", "KittenMixer",
     "interpolate_latents", "load_faces", "CatFaces", "FaceLoader", "ExperimentConfig", "PRESETS",
-    "run_experiment", "KittenMixerError", "PhotoError", "DataError", "ModelFileError",
+    "run_experiment", "KittenMixerError", "PhotoError", "DataError", "ModelFileError", "MorphError",
     "TrainingError",
 ]

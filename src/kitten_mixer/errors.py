@@ -27,3 +27,8 @@ class ModelFileError(KittenMixerError, ValueError):
 
 class TrainingError(KittenMixerError, RuntimeError):
     """Training cannot go on: the loss diverged, or the run folder is in an unexpected state."""
+
+
+class MorphError(KittenMixerError, ValueError):
+    """A morph or a mix asked for with settings it cannot have: too few steps, an unknown
+    method, or unusable weights."""

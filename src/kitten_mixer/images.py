@@ -180,6 +180,14 @@ def enlarge(image: Image.Image, zoom: int) -> Image.Image:
     return image.resize((image.width * zoom, image.height * zoom), Image.Resampling.LANCZOS)
 
 
+def png_bytes(image: Image.Image) -> bytes:
+    """An image as a PNG file, compressed fast."""
+    buffer = io.BytesIO()
+    # Level 1 writes a 128-pixel cat in 1 ms instead of 6, for files about 10% larger.
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def gif_bytes(frames: list[Image.Image], duration_ms: int = 120) -> bytes:
     """An endless animated GIF that goes from the first frame to the last and back.
 

@@ -13,12 +13,12 @@ import torch
 from PIL import Image
 
 from kitten_mixer.device import DEFAULT_DEVICE, resolve_device
+from kitten_mixer.errors import MorphError
 from kitten_mixer.images import Photo, photos_to_tensor, tensor_to_images
 from kitten_mixer.model import VAE, load_model
 from kitten_mixer.morph import (
     DEFAULT_METHOD,
     Morph,
-    MorphError,
     check_method,
     check_steps,
     interpolate_latents,

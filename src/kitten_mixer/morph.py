@@ -3,7 +3,6 @@ that it traces, and a morph's frames with the files made of them."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,8 +11,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from kitten_mixer.errors import KittenMixerError
-from kitten_mixer.images import enlarge, gif_bytes, image_grid
+from kitten_mixer.errors import MorphError
+from kitten_mixer.images import enlarge, gif_bytes, image_grid, png_bytes
 
 METHODS = ("linear", "slerp")
 # The straight line's midpoint between two codes is about a quarter shorter than either, and
@@ -27,11 +26,6 @@ MORPH_SUFFIXES = (".gif", ".png")
 # codes in a handful; the cap only guards against points spread over the whole sphere.
 _MAX_ITERATIONS = 100
 _TOLERANCE = 1e-12
-
-
-class MorphError(KittenMixerError, ValueError):
-    """A morph or a mix asked for with settings it cannot have: too few steps, an unknown
-    method, or unusable weights."""
 
 
 def check_method(method: str) -> None:
@@ -133,14 +127,6 @@ def _spherical_means(units: torch.Tensor, weights: torch.Tensor, start: torch.Te
         if length.max() < _TOLERANCE:
             break
     return mean
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    """An image as a PNG file, compressed fast."""
-    buffer = io.BytesIO()
-    # Level 1 writes a 128-pixel cat in 1 ms instead of 6, for files about 10% larger.
-    image.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
 
 
 def morph_file(path: str | os.PathLike) -> Path:

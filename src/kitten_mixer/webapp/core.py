@@ -21,9 +21,9 @@ from PIL import Image, ImageDraw
 from kitten_mixer.data import load_faces
 from kitten_mixer.errors import ModelFileError, PhotoError
 from kitten_mixer.faces import Box, face_or_centre
-from kitten_mixer.images import enlarge, open_photo
+from kitten_mixer.images import enlarge, open_photo, png_bytes
 from kitten_mixer.mixer import KittenMixer
-from kitten_mixer.morph import DEFAULT_METHOD, Morph, png_bytes
+from kitten_mixer.morph import DEFAULT_METHOD, Morph
 from kitten_mixer.shipping.gallery import latent_map, load_gallery, pick_varied
 
 # A photo gallery larger than this shows the most varied cats among them.

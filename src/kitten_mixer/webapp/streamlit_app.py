@@ -17,8 +17,8 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from kitten_mixer.images import enlarge
-from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS, png_bytes
+from kitten_mixer.images import enlarge, png_bytes
+from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS
 from kitten_mixer.webapp import core
 from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, LANGUAGES, TEXTS, text
 from kitten_mixer.webapp.visitor import MAX_CHOSEN, Visitor
