@@ -59,3 +59,8 @@ def test_saved_beside_a_model_and_used_by_kitten_mixer(tmp_path, tiny_model):
     (tmp_path / "sampler.safetensors").write_bytes(b"garbage")
     with pytest.raises(ModelFileError, match="damaged"):
         load_sampler(tmp_path)
+
+
+def test_a_model_built_in_memory_has_no_sampler(tiny_model):
+    with pytest.raises(ModelFileError, match="no sampler"):
+        KittenMixer(tiny_model).sample(2)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from kitten_mixer.device import DEFAULT_DEVICE, resolve_device
-from kitten_mixer.errors import MorphError
+from kitten_mixer.errors import ModelFileError, MorphError
 from kitten_mixer.images import Photo, photos_to_tensor, tensor_to_images
 from kitten_mixer.model import VAE, load_model
 from kitten_mixer.morph import (
@@ -141,6 +141,8 @@ class KittenMixer:
     @cached_property
     def sampler(self) -> GaussianMixture:
         """The density of real cats' codes shipped beside the model (sampler.safetensors)."""
+        if self.folder is None:
+            raise ModelFileError("this model was not loaded from a folder: it has no sampler")
         return load_sampler(self.folder)
 
     def sample(self, n: int, seed: int | None = None) -> list[Image.Image]:
