@@ -1,0 +1,389 @@
+"""App load: many lightweight visitors at once against a real app server, timed on the server.
+
+Each visitor is a websocket client that speaks Streamlit's protocol (st_client.py), not a
+browser: it opens a session, chooses two cats with the gallery's select buttons, waits for the
+morph, moves the mix slider and, when the page has them (found by their widget keys), keeps a
+kitten and moves a gene slider; then it removes its cats and starts again, and now and then
+turns the gallery's page first. Visitors act as soon as their last page has arrived (no
+thinking time unless --think), so this is the most load N visitors can make.
+
+Measured at 1, 5, 20 and 50 visitors for 60 s each (--clients, --seconds): morphs a second,
+and server time, from sending a rerun to its script_finished message, p50 and p95, of the
+morphs and of every run. Errors: an exception element or an error message on a page, a page
+with no morph after two choices, a closed socket, a run that does not finish within --timeout.
+It ends by printing the README's table rows.
+
+    python benchmarks/app_load.py                          # one app server it starts
+    python benchmarks/app_load.py --processes 2 --clients 20 50    # 2 behind haproxy
+    python benchmarks/app_load.py --url http://127.0.0.1:8500      # a server already running
+
+The servers it starts (webapp.background, or deploy/serve_many.py with --processes) are
+stopped at the end, on errors and Ctrl+C too. --url takes loopback addresses only. Before each
+level it waits for every visitor's first page, so the model's loading is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import ipaddress
+import os
+import random
+import re
+import signal
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app_common import MORPH, percentile
+from st_client import Page, SessionError, WebsocketVisitor
+
+from kitten_mixer.webapp.background import free_port, serve_in_background
+from kitten_mixer.webapp.launch import app_environment
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+from serve_many import serve_many  # noqa: E402  (deploy/ is a folder of scripts)
+
+KINDS = ("choose", "morph", "mix", "keep", "gene", "remove", "page")
+
+
+@dataclass
+class Tally:
+    """What the visitors of one level saw."""
+
+    server_ms: dict[str, list[float]] = field(
+        default_factory=lambda: collections.defaultdict(list))  # by kind of interaction
+    morphs: int = 0  # finished before the deadline
+    new_pairs: int = 0  # morphs of pairs no visitor of this script had asked for before
+    errors: collections.Counter = field(default_factory=collections.Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def error(self, visitor: int, kind: str, detail: str) -> None:
+        self.errors[kind] += 1
+        if len(self.examples) < 6:
+            self.examples.append(f"visitor {visitor}: {kind}: {detail[:200]}")
+
+
+@dataclass
+class Settings:
+    url: str
+    timeout: float
+    next_chance: float
+    think: float
+    keep: re.Pattern
+    gene: re.Pattern
+
+
+class LoadVisitor:
+    """One visitor doing the rounds until its deadline; after an error, in a new session."""
+
+    def __init__(self, number: int, settings: Settings, tally: Tally, seen: set,
+                 rng: random.Random):
+        self.number, self.settings, self.tally, self.seen, self.rng = (
+            number, settings, tally, seen, rng)
+        self.session: WebsocketVisitor | None = None
+
+    async def connect(self) -> None:
+        self.session = WebsocketVisitor(self.settings.url, self.settings.timeout)
+        self.check(await self.session.open())
+
+    async def start(self) -> None:
+        """The first page, before the clock starts."""
+        await self.attempt(self.connect)
+
+    async def run(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self.session is None and not await self.attempt(self.connect):
+                continue
+            await self.attempt(lambda: self.round(deadline))
+
+    async def attempt(self, work) -> bool:
+        """Await `work()`; on a failure count it and drop the session (the next try opens a
+        new one, as a visitor who reloads the page)."""
+        try:
+            await work()
+            return True
+        except SessionError as e:
+            kind = "timeout" if "script_finished" in str(e) else "session lost"
+            self.tally.error(self.number, kind, str(e))
+        except IndexError:
+            self.tally.error(self.number, "no cat to choose", "fewer than two enabled")
+        await self.close()
+        await asyncio.sleep(0.5)
+        return False
+
+    async def close(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                await self.session.close()
+            self.session = None
+
+    def check(self, page: Page) -> Page:
+        for problem in page.problems:
+            self.tally.error(self.number, problem.split(":")[0], problem)
+        return page
+
+    async def act(self, kind: str, action) -> Page:
+        page = self.check(await action)
+        self.tally.server_ms[kind].append(page.server_ms)
+        if self.settings.think:
+            await asyncio.sleep(self.settings.think * self.rng.uniform(0.5, 1.5))
+        return page
+
+    async def round(self, deadline: float) -> None:
+        """Choose two cats, morph, mix, keep, move a gene, remove the cats."""
+        session, rng = self.session, self.rng
+        page = session.page
+        if rng.random() < self.settings.next_chance and (turns := page.keys("next")
+                                                           or page.keys("previous")):
+            page = await self.act("page", session.click(turns[0]))
+        a = rng.choice(page.keys("select-"))
+        page = await self.act("choose", session.click(a))
+        b = rng.choice([k for k in page.keys("select-") if k != a])
+        if time.monotonic() >= deadline:
+            return
+        page = await self.act("morph", session.click(b))
+        if MORPH not in page.headings:
+            self.tally.error(self.number, "no morph", f"after choosing {a} and {b}")
+        elif time.monotonic() < deadline:
+            self.tally.morphs += 1
+            self.tally.new_pairs += (a, b) not in self.seen
+            self.seen.add((a, b))
+        sliders = [k for k, w in page.widgets.items() if w.kind == "slider" and not w.disabled]
+        steps = [("mix", "ratio" if "ratio" in sliders else None),
+                 ("keep", next((k for k in page.keys("") if self.settings.keep.search(k)
+                                and page.widgets[k].kind == "button"), None)),
+                 ("gene", rng.choice([k for k in sliders if self.settings.gene.search(k)]
+                                     or [None]))]
+        for kind, key in steps:
+            if key is None or time.monotonic() >= deadline:
+                continue
+            if kind == "keep":
+                page = await self.act(kind, session.click(key))
+            else:
+                page = await self.act(kind, session.slide(key, self.slider_value(page, key)))
+        for _ in range(8):  # the chosen cats, one by one: up to the most a blend takes, and more
+            if not (chosen := page.keys("remove-")) or time.monotonic() >= deadline:
+                break
+            page = await self.act("remove", session.click(chosen[0]))
+
+    def slider_value(self, page: Page, key: str) -> float:
+        low, high, step = page.widgets[key].span
+        return low + step * self.rng.randint(0, round((high - low) / step)) if step else low
+
+
+async def visit(settings: Settings, clients: int, seconds: float, seen: set, seed: int,
+                groups: list[int]) -> tuple[Tally, float, list[float]]:
+    """`clients` visitors at once for `seconds`: the tally, the seconds it took, and the CPU
+    seconds spent meanwhile (cpu_seconds)."""
+    tally = Tally()
+    crowd = [LoadVisitor(n, settings, tally, seen, random.Random(seed * 1000 + n))
+             for n in range(clients)]
+    try:
+        await asyncio.gather(*(v.start() for v in crowd))  # first pages: not timed
+        cpu, began = cpu_seconds(groups), time.monotonic()
+        # Every loop stops at the deadline; an action under way then ends within the timeout
+        await asyncio.wait_for(asyncio.gather(*(v.run(began + seconds) for v in crowd)),
+                               seconds + 2 * settings.timeout + 10)
+        elapsed = time.monotonic() - began
+        return tally, elapsed, [b - a for a, b in zip(cpu, cpu_seconds(groups))]
+    finally:
+        await asyncio.gather(*(v.close() for v in crowd))
+
+
+# ---- CPU and memory: who kept the cores busy ---------------------------------------------------
+
+def _group_stats(groups: list[int]) -> Iterator[tuple[str, list[str]]]:
+    """(pid, the fields of /proc/pid/stat after the name) of every process in these groups."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            if int(stat[2]) in groups:
+                yield pid, stat
+
+
+def cpu_seconds(groups: list[int]) -> tuple[float, float, float]:
+    """CPU seconds so far: the whole machine's, the given process groups', this process's."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    machine = (sum(fields[:8]) - fields[3] - fields[4]) / tick  # all but idle and iowait
+    server = sum(int(stat[11]) + int(stat[12]) for _, stat in _group_stats(groups)) / tick
+    return machine, server, time.process_time()
+
+
+def resident_mib(groups: list[int]) -> float:
+    """The memory the given process groups hold now (resident set), MiB."""
+    pages = 0
+    for pid, _ in _group_stats(groups):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            with open(f"/proc/{pid}/statm") as f:
+                pages += int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@dataclass
+class Level:
+    clients: int
+    tally: Tally
+    seconds: float  # the clock: morphs count when they end within it
+    elapsed: float  # till the last visitor stopped
+    # Busy cores: the server (unknown with --url: among everything else), this script, the rest
+    cores: tuple[float | None, float, float]
+    load: float
+    memory: float | None  # the server's resident MiB at the end
+
+
+def measure(settings: Settings, clients: int, seconds: float, groups: list[int], seen: set,
+            seed: int) -> Level:
+    tally, elapsed, (machine, server, mine) = asyncio.run(
+        visit(settings, clients, seconds, seen, seed, groups))
+    cores = (server / elapsed if groups else None, mine / elapsed,
+             max(0.0, machine - server - mine) / elapsed)
+    return Level(clients, tally, seconds, elapsed, cores, os.getloadavg()[0],
+                 resident_mib(groups) if groups else None)
+
+
+def report(level: Level, where: str) -> str:
+    """Print what one level measured; return its README table row."""
+    tally, runs = level.tally, [ms for times in level.tally.server_ms.values() for ms in times]
+    errors = sum(tally.errors.values())
+    rate = tally.morphs / level.seconds
+    print(f"\n{level.clients} visitors, {where}: {tally.morphs} morphs in {level.seconds:.0f} s "
+          f"({rate:.2f} a second; {tally.new_pairs} of pairs new to this script), {len(runs)} "
+          f"runs in {level.elapsed:.0f} s (runs under way at the end finish), {errors} errors")
+    print(f"  {'server ms':<10} {'n':>5} {'p50':>7} {'p95':>7} {'max':>7}")
+    for kind, times in [*((k, tally.server_ms[k]) for k in KINDS), ("every run", runs)]:
+        if times:
+            print(f"  {kind:<10} {len(times):>5} {percentile(times, 50):>7.0f} "
+                  f"{percentile(times, 95):>7.0f} {max(times):>7.0f}")
+    server, mine, others = level.cores
+    server_cores = "?" if server is None else f"{server:.2f}"
+    print(f"  busy cores (of {os.cpu_count()}): server {server_cores}, this script {mine:.2f}, "
+          f"everything else {others:.2f}; load average {level.load:.1f}"
+          + (f"; server memory {level.memory:.0f} MiB" if level.memory else ""))
+    for kind, n in tally.errors.items():
+        print(f"  errors: {kind} {n}")
+    for example in tally.examples:
+        print(f"    {example}")
+    return (f"| {level.clients} | {where} | {rate:.2f} | "
+            f"{_p50_p95(tally.server_ms['morph'])} | {_p50_p95(runs)} | {errors} | "
+            f"{server_cores} / {mine:.2f} / {others:.2f} |")
+
+
+def _p50_p95(times: list[float]) -> str:
+    return f"{percentile(times, 50):.0f} / {percentile(times, 95):.0f}" if times else "-"
+
+
+@dataclass
+class Target:
+    """The server under load: its URL, its name in the table, its process groups (for their
+    CPU) and where its output goes (for tracebacks); the last two unknown with --url."""
+
+    url: str
+    name: str
+    groups: list[int] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)  # the apps'
+    proxy_log: Path | None = None  # haproxy's: it logs only what went wrong
+
+    def problems(self) -> tuple[int, int]:
+        """Tracebacks in the apps' output, lines in haproxy's, so far."""
+        tracebacks = sum(log.read_text(errors="replace").count("Traceback")
+                         for log in self.logs if log.exists())
+        proxy = self.proxy_log
+        return tracebacks, len(proxy.read_text().splitlines()) if proxy and proxy.exists() else 0
+
+
+@contextlib.contextmanager
+def target(args: argparse.Namespace) -> Iterator[Target]:
+    """The server to load: started here (and stopped on exit) unless --url names one."""
+    if args.url:
+        yield Target(args.url.rstrip("/"), "a running server")
+    elif args.processes:
+        with tempfile.TemporaryDirectory(prefix="kitten-mixer-load-") as logs, \
+                serve_many(args.processes, args.port or free_port(), model=args.model,
+                           gallery=args.gallery, logs=Path(logs), timeout=args.timeout) as farm:
+            yield Target(farm.url, f"{args.processes} processes behind haproxy",
+                         [p.pid for p in farm.processes], list(Path(logs).glob("app*.log")),
+                         Path(logs) / "haproxy.log")
+    else:
+        with serve_in_background(app_environment(args.model, args.gallery)) as app:
+            app.wait_healthy(args.timeout)
+            yield Target(app.url, "1 process", [app.process.pid], [app.log])
+
+
+def loopback(url: str) -> str:
+    """The URL, if it names this machine's loopback; load goes nowhere else."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    with contextlib.suppress(ValueError):
+        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+            return url
+    raise argparse.ArgumentTypeError(f"{url}: not a loopback address (127.0.0.1, localhost)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 5, 20, 50],
+                        help="visitors at once, one level each (default: 1 5 20 50)")
+    parser.add_argument("--seconds", type=float, default=60, help="per level (default: 60)")
+    parser.add_argument("--url", type=loopback, help="load this server (loopback only) "
+                        "instead of starting one")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="start this many app processes behind haproxy "
+                             "(deploy/serve_many.py) instead of one plain server")
+    parser.add_argument("--port", type=int, default=0,
+                        help="haproxy's port with --processes (default: a free one)")
+    parser.add_argument("--timeout", type=float, default=60,
+                        help="seconds a run may take before it counts as an error (default: 60)")
+    parser.add_argument("--next-chance", type=float, default=0.2,
+                        help="chance of turning the gallery's page before a round (default: 0.2)")
+    parser.add_argument("--think", type=float, default=0,
+                        help="mean seconds a visitor waits after each page (default: 0)")
+    parser.add_argument("--keep-key", default=r"^keep-mix$",
+                        help="regex of the keep-a-kitten button's key, the first match is "
+                             "clicked (default: ^keep-mix$, the mixed kitten's)")
+    parser.add_argument("--gene-key", default=r"^gene-",
+                        help="regex of the gene sliders' keys, one is moved (default: ^gene-)")
+    parser.add_argument("--model", help="a saved-model folder (default: the shipped model)")
+    parser.add_argument("--gallery", help="a folder or zip of photos (default: the model's)")
+    parser.add_argument("--seed", type=int, default=0, help="for the visitors' choices")
+    args = parser.parse_args()
+    if args.url and args.processes:
+        parser.error("--url or --processes, not both")
+    if min(args.clients) < 1 or args.seconds <= 0 or args.timeout <= 0:
+        parser.error("--clients, --seconds and --timeout must be positive")
+    # SIGTERM stops it like Ctrl+C: the `finally` blocks stop the servers
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    rows, seen = [], set()
+    with target(args) as server:
+        settings = Settings(server.url, args.timeout, args.next_chance, args.think,
+                            re.compile(args.keep_key), re.compile(args.gene_key))
+        print(f"load: {server.name} ({server.url}); {', '.join(map(str, args.clients))} "
+              f"visitors, {args.seconds:.0f} s each, load average {os.getloadavg()[0]:.1f}")
+        for i, clients in enumerate(args.clients):
+            before = server.problems()
+            level = measure(settings, clients, args.seconds, server.groups, seen, args.seed + i)
+            rows.append(report(level, server.name))
+            tracebacks, proxy = (b - a for a, b in zip(before, server.problems()))
+            if server.logs:
+                print(f"  tracebacks in the apps' output: {tracebacks}"
+                      + (f"; lines in haproxy's log (errors only): {proxy}"
+                         if server.proxy_log else ""))
+    print("\n| clients | server | morphs/s | morph p50 / p95 ms | every run p50 / p95 ms | "
+          "errors | busy cores: server / load script / others |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (KeyboardInterrupt, asyncio.CancelledError):  # the loop cancels what was under way
+        sys.exit("interrupted (the servers it started are stopped)")
