@@ -21,7 +21,9 @@ from kitten_mixer.images import IMAGE_SUFFIXES, enlarge, image_grid
 from kitten_mixer.mixer import DEFAULT_MODEL, KittenMixer
 from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS, morph_file
 from kitten_mixer.shipping.gallery import load_gallery
+from kitten_mixer.shipping.genes import DEFAULT_GENES, write_model_genes
 from kitten_mixer.shipping.ship import ship_model
+from kitten_mixer.storage import ModelFolder
 from kitten_mixer.training import distributed
 from kitten_mixer.training.config import PRESETS, ExperimentConfig
 from kitten_mixer.training.experiment import run_experiment, stored_config, training_splits
@@ -161,6 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target folder (default: the package's default model)")
     h.set_defaults(handler=_ship)
 
+    g = commands.add_parser("genes", help="find a model's genes: directions to tune cats along",
+                            description="Find the main directions of the training cats' codes "
+                            "(principal components) and save them in the model's folder as "
+                            "genes.safetensors, for tuning cats in the app and the library.")
+    g.add_argument("model", help="a saved-model folder (it gains genes.safetensors)")
+    g.add_argument("--data", required=True, help="the photos the model was trained on")
+    g.add_argument("-n", type=_whole_number(1, MAX_IMAGES), default=DEFAULT_GENES,
+                   help=f"how many genes (default: {DEFAULT_GENES})")
+    g.set_defaults(handler=_genes)
+
     x = commands.add_parser("explore", help="report on a data set of photos",
                             description="Counts, duplicates, sizes and modes, a sample grid, "
                             "the mean face, colour and brightness histograms, as markdown.")
@@ -279,6 +291,12 @@ def _sweep(args: argparse.Namespace) -> None:
 def _ship(args: argparse.Namespace) -> None:
     ship_model(args.run, args.data, args.out, args.label)
     print(f"shipped {args.run} to {args.out}")
+
+
+def _genes(args: argparse.Namespace) -> None:
+    genes = write_model_genes(args.model, args.data, args.n)
+    spreads = ", ".join(f"{float(s):.2f}" for s in genes.spread)
+    print(f"wrote {ModelFolder(args.model).genes} ({len(genes)} genes; spreads {spreads})")
 
 
 def _explore(args: argparse.Namespace) -> None:

@@ -1,9 +1,10 @@
-"""KittenMixer: the public API for using a trained model: encode, decode, morph and mix cats."""
+"""KittenMixer: the public API for using a trained model: encode, decode, morph, mix and tune
+cats."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from kitten_mixer.morph import (
     interpolate_latents,
     mix_latents,
 )
+from kitten_mixer.shipping.genes import Genes, load_genes
 from kitten_mixer.shipping.sampler import GaussianMixture, load_sampler
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "default"
@@ -150,6 +152,20 @@ class KittenMixer:
         if n < 1:
             raise ValueError("n must be at least 1")
         return self.decode(self.sampler.sample(n, seed))
+
+    @cached_property
+    def genes(self) -> Genes:
+        """The main directions of real cats' codes, shipped beside the model
+        (genes.safetensors): gene 0 is the direction along which cats differ most."""
+        if self.folder is None:
+            raise ModelFileError("this model was not loaded from a folder: it has no genes")
+        return load_genes(self.folder)
+
+    def tune(self, cat: Photo | torch.Tensor, values: Mapping[int, float]) -> torch.Tensor:
+        """A cat's code (from a photo or a code) moved along its genes: `{0: 1.5, 3: -1}` adds
+        1.5 spreads of real cats along gene 0 and takes one away along gene 3. Decode it to see
+        the tuned cat."""
+        return self.genes.tune(self._code_and_face(cat)[0], values)
 
     def mix(self, cats: Sequence[Photo | torch.Tensor],
             weights: Sequence[float] | None = None,

@@ -6,6 +6,7 @@ A saved model is a folder:
     config.json           architecture, training settings, data fingerprint, metrics
     gallery.safetensors   cats shipped with the model: codes, ids, places on a map (optional)
     sampler.safetensors   a density of real cats' codes to draw new kittens from (optional)
+    genes.safetensors     the main directions of the codes, to tune a cat along (optional)
 
 A training run is a saved-model folder (its best model by validation loss) with more:
 
@@ -63,6 +64,10 @@ class ModelFolder:
     @property
     def sampler(self) -> Path:
         return self.path / "sampler.safetensors"
+
+    @property
+    def genes(self) -> Path:
+        return self.path / "genes.safetensors"
 
 
 class RunFolder(ModelFolder):

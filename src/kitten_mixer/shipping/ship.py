@@ -1,8 +1,8 @@
-"""Make a trained run a self-contained model to ship: weights, gallery, map and sampler.
+"""Make a trained run a self-contained model to ship: weights, gallery, map, sampler and genes.
 
 The shipped folder holds what is computed from the photos, never the photos: float16 weights,
-the latent codes of varied test-split cats with their places on a 2-D map, and a Gaussian
-mixture fitted to the training codes.
+the latent codes of varied test-split cats with their places on a 2-D map, a Gaussian
+mixture fitted to the training codes, and the training codes' main directions (genes).
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ import torch
 
 from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.shipping.gallery import Gallery, latent_map, pick_varied, save_gallery
+from kitten_mixer.shipping.genes import DEFAULT_GENES, find_genes, save_genes
 from kitten_mixer.shipping.sampler import fit_gaussian_mixture, save_sampler
 from kitten_mixer.storage import save_model
 from kitten_mixer.training.experiment import training_splits
 
 
 def ship_model(run: str | os.PathLike, data: str | os.PathLike, target: str | os.PathLike,
-               label: str, gallery_size: int = 120, components: int = 10) -> KittenMixer:
-    """Write the model of `run`, with its gallery, map and sampler, into `target`."""
+               label: str, gallery_size: int = 120, components: int = 10,
+               genes: int = DEFAULT_GENES) -> KittenMixer:
+    """Write the model of `run`, with its gallery, map, sampler and genes, into `target`."""
     mixer = KittenMixer.load(run)
     splits = training_splits(mixer.config, data, mixer.image_size)
     target = Path(target)
@@ -34,6 +36,7 @@ def ship_model(run: str | os.PathLike, data: str | os.PathLike, target: str | os
     shipped = KittenMixer.load(target)  # everything below from the float16 weights shipped
     train_codes = shipped.posterior(splits["train"].images)[0]
     save_sampler(target, fit_gaussian_mixture(train_codes, components))
+    save_genes(target, find_genes(shipped.decode_tensor, train_codes, genes))
     test = splits["test"]
     test_codes = shipped.posterior(test.images)[0]
     chosen = pick_varied(test_codes, gallery_size)
