@@ -1,9 +1,10 @@
-"""Take the README's screenshots of the app: a morph, and the latent map with a cat's tooltip.
+"""Take the README's screenshots of the app: a morph, the latent map with a cat's tooltip, and a
+second-generation kitten with its family.
 
     python scripts/screenshots.py [--out docs/images]
 
 Starts the app on a free loopback port, drives it in headless Chromium (Playwright), and
-writes app-morph.png and app-map.png.
+writes app-morph.png, app-map.png and app-family.png.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import argparse
 import shutil
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from kitten_mixer.webapp.background import serve_in_background
+from kitten_mixer.webapp.texts import TEXTS
 
 
 def main() -> None:
@@ -42,6 +44,8 @@ def main() -> None:
             buttons.nth(7).click()
             page.get_by_role("button", name="PNG", exact=True).nth(12).wait_for()
             page.wait_for_timeout(1500)
+            chosen = page.get_by_text(TEXTS["chosen"][args.language], exact=True)
+            chosen.scroll_into_view_if_needed()  # the top of the morph
             page.screenshot(path=str(args.out / "app-morph.png"))
             page.get_by_role("tab").nth(1).click()
             faces = page.locator("[data-testid='stVegaLiteChart'] image")
@@ -53,9 +57,52 @@ def main() -> None:
             found = page.locator("#vg-tooltip-element img").count() > 0
             page.wait_for_timeout(500)
             page.screenshot(path=str(args.out / "app-map.png"))
+            page.get_by_role("tab").nth(0).click()
+            breed_a_second_generation(page, args.language)
+            page.screenshot(path=str(args.out / "app-family.png"))
             browser.close()
-        print(f"wrote {args.out / 'app-morph.png'} and {args.out / 'app-map.png'}"
-              f"{'' if found else ' (no tooltip caught)'}")
+        print(f"wrote {args.out / 'app-morph.png'}, {args.out / 'app-map.png'}"
+              f"{'' if found else ' (no tooltip caught)'} and {args.out / 'app-family.png'}")
+
+
+def breed_a_second_generation(page: Page, language: str) -> None:
+    """From the two cats chosen: keep a step of their morph (#k1); keep the mix of two other
+    cats (#k2); keep a step of the morph of #k1 and #k2 (#k3); then show the family tab."""
+    select, keep, remove = (TEXTS[key][language] for key in ("select", "keep_step", "remove"))
+    buttons = page.get_by_role("button", name=select, exact=True)
+
+    def settle() -> None:
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(800)
+
+    def remove_all() -> None:
+        while page.get_by_role("button", name=remove, exact=True).count():
+            page.get_by_role("button", name=remove, exact=True).first.click()
+            settle()
+
+    def choose(*indices: int) -> None:
+        for index in indices:  # positions on the gallery's first page
+            buttons.nth(index).click()
+            settle()
+        page.get_by_role("button", name="PNG", exact=True).nth(12).wait_for()
+
+    page.get_by_role("button", name=keep, exact=True).nth(4).click()  # 40%: #k1
+    settle()
+    remove_all()
+    choose(1, 6)  # the gallery's first cat and its sixth, after #k1
+    page.get_by_role("button", name=TEXTS["keep"][language], exact=True).first.click()  # #k2
+    settle()
+    remove_all()
+    choose(1, 0)  # #k1, then #k2
+    page.get_by_role("button", name=keep, exact=True).nth(5).click()  # 50%: #k3
+    settle()
+    remove_all()
+    family = page.get_by_role("tab", name=TEXTS["family"][language])
+    family.click()
+    page.get_by_text("#k3", exact=True).first.wait_for()
+    family.hover()
+    page.mouse.wheel(0, 340)  # the tabs to the top: the three kittens' families in view
+    page.wait_for_timeout(5000)  # the toasts fade away
 
 
 if __name__ == "__main__":

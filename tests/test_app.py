@@ -1,10 +1,15 @@
-"""The web app without Streamlit: a visitor's rules (choosing, pages, own cats, uploads), what
-the app computes (morphs, mixes, places on the map) and how it is launched. The page itself is
-tested in test_app_page.py (AppTest) and test_app_browser.py (Chromium)."""
+"""The web app without Streamlit: a visitor's rules (choosing, pages, own cats, uploads, kept
+kittens), what the app computes (morphs, mixes, blends, tuned cats, places on the map), its
+links and how it is launched. The page itself is tested in test_app_page.py (AppTest) and
+test_app_browser.py (Chromium)."""
 
 from __future__ import annotations
 
 import io
+import re
+import statistics
+import string
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,10 +18,12 @@ import torch
 from conftest import fake_photo
 from PIL import Image
 
-from kitten_mixer.images import png_bytes
-from kitten_mixer.webapp import core
+from kitten_mixer.images import enlarge, png_bytes
+from kitten_mixer.webapp import core, share
+from kitten_mixer.webapp.family import family_tree, parents_line, percents
 from kitten_mixer.webapp.launch import SCRIPT, app_environment, streamlit_command
-from kitten_mixer.webapp.visitor import Visitor
+from kitten_mixer.webapp.texts import LANGUAGES, TEXTS
+from kitten_mixer.webapp.visitor import MAX_CHOSEN, Visitor
 
 
 @pytest.fixture(scope="module")
@@ -38,22 +45,23 @@ class File:
         return self.data
 
 
-def test_a_visitor_chooses_at_most_two_known_cats_each_once(resources):
+def test_a_visitor_chooses_at_most_four_known_cats_each_once(resources):
     state = {}
     visitor = Visitor(state, resources)
-    a, b, c = (cat.key for cat in resources.cats[:3])
+    a, b, c, d, e = (cat.key for cat in resources.cats[:5])
     visitor.choose("g:no-such-cat")
     visitor.choose(a)
     visitor.choose(a)
     assert state["chosen"] == [a] and not visitor.full
-    visitor.choose(b)
-    visitor.choose(c)
-    assert state["chosen"] == [a, b] and visitor.full and not visitor.can_choose(c)
-    assert visitor.chosen_cats() == list(resources.cats[:2])
+    for key in (b, c, d, e):
+        visitor.choose(key)
+    assert MAX_CHOSEN == 4
+    assert state["chosen"] == [a, b, c, d] and visitor.full and not visitor.can_choose(e)
+    assert visitor.chosen_cats() == list(resources.cats[:4])
     visitor.remove(a)
     visitor.remove(a)
-    assert state["chosen"] == [b] and visitor.can_choose(c)
-    assert Visitor(state, resources).chosen == [b]  # the state outlives the object
+    assert state["chosen"] == [b, c, d] and visitor.can_choose(e)
+    assert Visitor(state, resources).chosen == [b, c, d]  # the state outlives the object
 
 
 def test_a_click_on_the_map_chooses_the_cat_picked(resources):
@@ -166,3 +174,199 @@ def test_the_app_command_serves_on_loopback_only(tmp_path):
         app_environment(gallery=tmp_path / "missing.zip")
     assert app_environment(gallery=tmp_path)["KITTEN_MIXER_GALLERY"] == str(tmp_path)
 
+
+
+def test_every_text_is_in_both_languages_with_the_same_placeholders():
+    for key, entry in TEXTS.items():
+        assert set(entry) == set(LANGUAGES), key
+        fields = [{f for _, f, _, _ in string.Formatter().parse(entry[lang]) if f}
+                  for lang in LANGUAGES]
+        assert all(f == fields[0] for f in fields), key
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=int)
+
+
+def test_a_blend_of_two_cats_is_the_morphs_step(resources):
+    a, b, c = resources.cats[:3]
+    frames = core.morph(resources, a, b, 11).frames
+    for step in (0, 3, 8, 10):
+        t = step / 10
+        kitten = core.blend(resources, [a, b], [1 - t, t])
+        assert np.abs(pixels(kitten) - pixels(frames[step])).max() <= 1
+        assert torch.equal(core.step_code(a, b, step, 11), core.blend_code([a, b], [1 - t, t])) \
+            or torch.allclose(core.step_code(a, b, step, 11),
+                              core.blend_code([a, b], [1 - t, t]), atol=1e-6)
+    # shares count in proportion and in any order; a cat with the whole share is itself
+    assert torch.allclose(core.blend_code([a, b, c], [50, 30, 20]),
+                          core.blend_code([c, a, b], [0.2, 0.5, 0.3]), atol=1e-5)
+    assert torch.equal(core.blend_code([a, b, c], [0, 5, 0]), b.code)
+
+
+def test_a_tuned_cat_moves_along_its_genes(resources):
+    cat = resources.cats[4]
+    genes = resources.genes
+    assert 8 <= len(genes) <= 12
+    assert np.array_equal(pixels(core.tune(resources, cat, {})),
+                          pixels(resources.mixer.decode(cat.code)[0]))
+    moved = core.tuned_code(resources, cat, {0: 1.5, 3: -1})
+    expected = cat.code + 1.5 * genes.spread[0] * genes.directions[0] \
+        - genes.spread[3] * genes.directions[3]
+    assert torch.allclose(moved, expected, atol=1e-5)
+
+
+def test_a_tuned_cat_is_drawn_well_under_100_ms(resources):
+    """What the page computes on a gene slider's change: the tuned code, its face, its PNG.
+    Counted in CPU time, which other jobs on the machine do not stretch."""
+    cat = resources.cats[6]
+    times = []
+    for value in (0.5, 1.0, 1.5, 2.0, 2.5):
+        began = time.process_time()
+        png_bytes(enlarge(core.tune(resources, cat, {0: value, 4: -value}), 3))
+        times.append(time.process_time() - began)
+    assert statistics.median(times) < 0.1
+
+
+def test_whole_percents_add_up_to_100():
+    assert percents([1, 1, 1]) == [34, 33, 33]
+    assert percents([0.6, 0.4]) == [60, 40]
+    assert percents([50, 30, 20, 0]) == [50, 30, 20, 0]
+    assert percents([0, 0]) == [0, 0]
+    assert sum(percents([0.29, 0.71])) == 100
+
+
+def test_kept_kittens_are_named_in_order_and_know_their_parents(resources):
+    visitor = Visitor({}, resources)
+    a, b, c = (cat.key for cat in resources.cats[:3])
+    visitor.choose(a)
+    visitor.choose(b)
+    visitor.turn_page(2)
+    first = visitor.keep_step(4, 11)  # 40% of the way from a to b
+    assert (first.key, first.name, first.origin) == ("c:1", "#k1", "kept")
+    assert parents_line(first, "tuned") == "60% 7078 + 40% 13660"
+    assert visitor.all_cats()[0] is first and visitor.state["page"] == 0
+    frames = core.morph(resources, *visitor.chosen_cats(), 11).frames
+    assert np.array_equal(pixels(first.face), pixels(frames[4]))  # the step's own pixels
+    assert visitor.keep_step(4, 11) is first and visitor.state["kept"] == 1  # kept once
+    mixed = visitor.keep_blend([75, 25])  # the mix slider's kitten at 25%
+    assert parents_line(mixed, "tuned") == "75% 7078 + 25% 13660"
+    visitor.choose(c)
+    blend = visitor.keep_blend([1, 1, 1])
+    assert parents_line(blend, "tuned") == "34% 7078 + 33% 13660 + 33% 15416"
+    tuned = visitor.keep_tuned(a, {0: 1.5})
+    assert tuned.tuned and parents_line(tuned, "ajustado") == "7078, ajustado"
+    assert [cat.name for cat in visitor.kept()] == ["#k4", "#k3", "#k2", "#k1"]
+    assert len(visitor.all_cats()) == 124
+
+
+def test_a_second_generation_has_kittens_for_parents(resources):
+    visitor = Visitor({}, resources)
+    a, b, c, d = (cat.key for cat in resources.cats[:4])
+    for key in (a, b):
+        visitor.choose(key)
+    k1 = visitor.keep_step(2, 11)
+    for key in (a, b):
+        visitor.remove(key)
+    for key in (c, d):
+        visitor.choose(key)
+    k2 = visitor.keep_blend([50, 50])
+    for key in (c, d):
+        visitor.remove(key)
+    visitor.choose(k1.key)
+    visitor.choose(k2.key)
+    k3 = visitor.keep_step(3, 11)
+    assert parents_line(k3, "tuned") == "70% #k1 + 30% #k2"
+    tree = family_tree(k3, visitor.cat)
+    assert [[r.cat.name for r in row] for row in tree] == \
+        [["#k3"], ["#k1", "#k2"], ["7078", "13660", "15416", "3896"]]
+    assert [r.percent for r in tree[2]] == [80, 20, 50, 50]
+    assert [r.child.name for r in tree[2]] == ["#k1", "#k1", "#k2", "#k2"]
+    alone = family_tree(resources.cats[0], visitor.cat)  # a gallery cat has no parents
+    assert len(alone) == 1 and alone[0][0].cat is resources.cats[0]
+
+
+def test_keeping_a_new_kitten_keeps_its_place_and_key(resources):
+    visitor = Visitor({}, resources)
+    kittens = visitor.draw_kittens(3, seed=4)
+    kept = visitor.keep_new_kitten(kittens[1].key)
+    assert (kept.key, kept.name, kept.origin) == (kittens[1].key, "#k1", "kept")
+    assert visitor.all_cats()[:3] == [kittens[0], kept, kittens[2]]
+    assert visitor.keep_new_kitten(kept.key) is None  # kept already
+    assert visitor.keep_new_kitten(resources.cats[0].key) is None  # not a new kitten
+
+
+def plain_state() -> dict:
+    return {"language": "es", **share.widget_defaults(10)}
+
+
+def test_a_link_holds_what_the_page_shows_and_opens_it_again(resources):
+    state = plain_state()
+    visitor = Visitor(state, resources)
+    assert share.link(state, resources) == {}
+    keys = [cat.key for cat in resources.cats[:3]]
+    visitor.choose(keys[0])
+    assert share.link(state, resources) == {"a": "7078"}
+    visitor.choose(keys[1])
+    state.update({"ratio": 40, "steps": 7, "method": "linear"})
+    assert share.link(state, resources) == {"a": "7078", "b": "13660", "steps": "7",
+                                            "method": "linear", "t": "0.4"}
+    visitor.choose(keys[2])
+    state.update({"share-0": 50, "share-1": 0, "share-2": 25, "gene-0": 1.5,
+                  "gene-3": -0.30000000000000004, "tune-cat": keys[1], "language": "en"})
+    params = share.link(state, resources)
+    assert params == {"lang": "en", "a": "7078", "b": "13660", "c": "15416", "steps": "7",
+                      "method": "linear", "t": "0.4", "w": "50,0,25", "g": "1.5,0,0,-0.3",
+                      "tune": "b"}
+    opened = plain_state()
+    assert share.open_link(params, opened, resources)
+    assert share.link(opened, resources) == params
+    assert opened["chosen"] == keys and opened["gene-3"] == -0.3 and opened["ratio"] == 40
+    assert share.gene_values(opened, 10) == share.gene_values(state, 10) == {0: 1.5, 3: -0.3}
+    assert share.tuned_key(opened) == keys[1]
+
+
+def test_uploads_and_kept_kittens_do_not_travel_in_a_link(resources):
+    state = plain_state()
+    visitor = Visitor(state, resources)
+    visitor.choose(resources.cats[0].key)
+    visitor.choose(resources.cats[1].key)
+    kitten = visitor.keep_step(5, 11)
+    visitor.remove(resources.cats[1].key)
+    visitor.choose(kitten.key)
+    assert not share.can_travel(visitor.chosen, resources)
+    assert share.link(state, resources) == {}
+
+
+@pytest.mark.parametrize("params", [
+    {"a": "no-such-cat"}, {"b": "7078"}, {"a": "7078", "c": "13660"},
+    {"a": "7078", "b": "7078"}, {"a": "7078", "t": "0.5"},
+    {"a": "7078", "b": "13660", "t": "2"}, {"a": "7078", "b": "13660", "t": "abc"},
+    {"a": "7078", "b": "13660", "t": "0.37"}, {"a": "7078", "b": "13660", "t": "nan"},
+    {"a": "7078", "b": "13660", "steps": "1"}, {"a": "7078", "b": "13660", "steps": "2.5"},
+    {"a": "7078", "b": "13660", "method": "cubic"}, {"a": "7078", "b": "13660", "w": "50,50"},
+    {"a": "7078", "b": "13660", "c": "15416", "w": "50,50"},
+    {"a": "7078", "b": "13660", "c": "15416", "w": "50,-5,50"},
+    {"a": "7078", "g": "1,2,3,4,5,6,7,8,9,1,1"}, {"a": "7078", "g": "4"},
+    {"a": "7078", "g": "inf"}, {"a": "7078", "g": ""}, {"a": "7078", "tune": "a"},
+    {"a": "7078", "g": "1", "tune": "b"}, {"lang": "fr"},
+])
+def test_a_bad_link_leaves_the_page_plain(resources, params):
+    state = plain_state()
+    before = dict(state)
+    assert not share.open_link(params, state, resources)
+    assert state == before
+
+
+def test_a_bad_link_keeps_a_good_language_and_unknown_parameters_are_ignored(resources):
+    state = plain_state()
+    assert not share.open_link({"lang": "en", "a": "nobody"}, state, resources)
+    assert state["language"] == "en" and "chosen" not in state
+    assert share.open_link({"a": "7078", "utm_source": "mail"}, state, resources)
+    assert state["chosen"] == [resources.cats[0].key]
+
+
+def test_link_ids_are_short_names_when_they_are_unique(resources):
+    assert resources.link_ids[resources.cats[0].key] == "7078"
+    assert len(set(resources.link_ids.values())) == len(resources.cats)
+    assert all(re.fullmatch(r"[\w.-]+", link_id) for link_id in resources.link_ids.values())

@@ -1,9 +1,11 @@
 """The app end to end in a real headless Chromium: start the server on loopback, click two cats,
-wait for the morph, and save a screenshot. scripts/test installs Debian's chromium for it."""
+wait for the morph, and save a screenshot; copy the page's link and open it in a fresh browser
+context to see the same pixels. scripts/test installs Debian's chromium for it."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -28,48 +30,88 @@ def server():
         yield app.url
 
 
-def test_two_clicks_make_a_morph_in_chromium(server, tmp_path):
+@pytest.fixture(scope="module")
+def browser(server):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM,
                                              args=["--no-sandbox", "--disable-gpu"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server)
-            select = page.get_by_role("button", name="Seleccionar", exact=True)
-            select.first.wait_for(timeout=60_000)
-            assert select.count() == 15
-            select.nth(0).click()
-            page.get_by_role("button", name="Eliminar").first.wait_for(timeout=30_000)
-            select.nth(1).click()
-            downloads = page.get_by_role("button", name="PNG", exact=True)
-            downloads.nth(STEPS + 1).wait_for(timeout=30_000)
-            assert downloads.count() == STEPS + 2
-            assert page.get_by_role("button", name="Eliminar").count() == 2
-            assert page.locator("[data-testid='stException']").count() == 0
-            with page.expect_download() as download:
-                page.get_by_role("button", name="Descargar la animación (GIF)").click()
-            gif = tmp_path / "morph.gif"
-            download.value.save_as(gif)
-            assert gif.read_bytes()[:6] == b"GIF89a"
-            screenshot = tmp_path / "morph.png"
-            page.screenshot(path=str(screenshot))
-            assert screenshot.stat().st_size > 10_000
-            # the latent map: remove a cat, then choose one by clicking its face on the map
-            page.get_by_role("button", name="Eliminar").first.click()
-            page.wait_for_function("document.querySelectorAll('button').length > 0 && "
-                                   "[...document.querySelectorAll('button')]"
-                                   ".filter(b => b.innerText === 'Eliminar').length === 1")
-            page.get_by_role("tab", name="Mapa latente").click()
-            faces = page.locator("[data-testid='stVegaLiteChart'] image")
-            faces.first.wait_for(timeout=30_000)
-            assert faces.count() == 120
-            faces.nth(60).hover(force=True)
-            tooltip = page.locator("#vg-tooltip-element img")
-            tooltip.wait_for(timeout=10_000)  # hovering shows the cat's picture
-            faces.nth(60).click(force=True)
-            page.get_by_role("button", name="Eliminar").nth(1).wait_for(timeout=30_000)
-            downloads.nth(STEPS + 1).wait_for(timeout=30_000)
+            yield browser
         finally:
             browser.close()
+
+
+def choose_two(page, url: str, first: int, second: int):
+    """Open the app, choose the gallery's cats number `first` and `second` (from 0) and wait
+    for their morph; the locator of its PNG buttons."""
+    page.goto(url)
+    select = page.get_by_role("button", name="Seleccionar", exact=True)
+    select.first.wait_for(timeout=60_000)
+    assert select.count() == 15
+    select.nth(first).click()
+    page.get_by_role("button", name="Eliminar").first.wait_for(timeout=30_000)
+    select.nth(second).click()
+    downloads = page.get_by_role("button", name="PNG", exact=True)
+    downloads.nth(STEPS + 1).wait_for(timeout=30_000)
+    return downloads
+
+
+def test_two_clicks_make_a_morph_in_chromium(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    downloads = choose_two(page, server, 0, 1)
+    assert downloads.count() == STEPS + 2
+    assert page.get_by_role("button", name="Eliminar").count() == 2
+    assert page.locator("[data-testid='stException']").count() == 0
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Descargar la animación (GIF)").click()
+    gif = tmp_path / "morph.gif"
+    download.value.save_as(gif)
+    assert gif.read_bytes()[:6] == b"GIF89a"
+    screenshot = tmp_path / "morph.png"
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+    # the latent map: remove a cat, then choose one by clicking its face on the map
+    page.get_by_role("button", name="Eliminar").first.click()
+    page.wait_for_function("document.querySelectorAll('button').length > 0 && "
+                           "[...document.querySelectorAll('button')]"
+                           ".filter(b => b.innerText === 'Eliminar').length === 1")
+    page.get_by_role("tab", name="Mapa latente").click()
+    faces = page.locator("[data-testid='stVegaLiteChart'] image")
+    faces.first.wait_for(timeout=30_000)
+    assert faces.count() == 120
+    faces.nth(60).hover(force=True)
+    tooltip = page.locator("#vg-tooltip-element img")
+    tooltip.wait_for(timeout=10_000)  # hovering shows the cat's picture
+    faces.nth(60).click(force=True)
+    page.get_by_role("button", name="Eliminar").nth(1).wait_for(timeout=30_000)
+    downloads.nth(STEPS + 1).wait_for(timeout=30_000)
     print(f"screenshot: {Path(screenshot)}")
+
+
+def picture_bytes(page, caption: str) -> bytes:
+    """The bytes of the picture shown with this caption, fetched as the browser fetches it."""
+    picture = page.locator("[data-testid='stImage']", has_text=caption).locator("img")
+    picture.wait_for(timeout=30_000)
+    return page.request.get(picture.get_attribute("src")).body()
+
+
+def test_a_copied_link_shows_the_same_morph_in_a_fresh_page(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    choose_two(page, server, 3, 5)
+    ratio = page.get_by_role("slider", name="Cuánto del segundo gato")
+    ratio.press("ArrowLeft")
+    ratio.press("ArrowLeft")
+    page.wait_for_url(re.compile(r"\?a=\w+&b=\w+&t=0\.4$"), timeout=30_000)
+    link = page.url
+    captions = ["60% del primero, 40% del segundo", "30%"]  # the mix slider's kitten, a step
+    shown = [picture_bytes(page, caption) for caption in captions]
+    fresh = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+    fresh.goto(link)
+    assert [picture_bytes(fresh, caption) for caption in captions] == shown
+    assert shown[0][:8] == b"\x89PNG\r\n\x1a\n" and shown[0] != shown[1]
+    assert fresh.get_by_role("button", name="Eliminar").count() == 2
+    assert fresh.locator("[data-testid='stException']").count() == 0
+    fresh.goto(link.replace("t=0.4", "t=7"))  # a bad value: the plain page, with a note
+    fresh.get_by_text("Ese enlace nombra gatos o valores").wait_for(timeout=30_000)
+    assert fresh.get_by_role("button", name="Eliminar").count() == 0

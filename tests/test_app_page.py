@@ -1,7 +1,8 @@
 """The app's page, flow by flow, in Streamlit's AppTest (no browser): choosing, removing, pages,
 languages, uploads good and bad, new kittens, the mix slider and photo galleries. Each flow runs
 the whole page several times, a second or more each, so all but the first page are marked slow.
-The browser test is in test_app_browser.py."""
+Keeping, breeding, genes, blends and links are in test_app_breeding.py, the browser test in
+test_app_browser.py."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from kitten_mixer.mixer import DEFAULT_MODEL
 from kitten_mixer.morph import MIN_STEPS
 from kitten_mixer.webapp.launch import SCRIPT
 from kitten_mixer.webapp.texts import TEXTS
+from kitten_mixer.webapp.visitor import MAX_CHOSEN
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS_ZIP = REPO.parent / "shared" / "data" / "photos.zip"
@@ -75,10 +77,10 @@ def choose_two(app: AppTest) -> tuple[str, str]:
 
 
 def test_cached_functions_read_no_global_missing_from_their_key():
-    tree = ast.parse(SCRIPT.read_text())
-    cached = [f for f in tree.body if isinstance(f, ast.FunctionDef)
+    cached = [f for module in SCRIPT.parent.glob("*.py")
+              for f in ast.parse(module.read_text()).body if isinstance(f, ast.FunctionDef)
               and any("cache" in ast.unparse(d) for d in f.decorator_list)]
-    assert len(cached) >= 4
+    assert len(cached) >= 6
     for function in cached:
         names = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
         assert "RESOURCES" not in names, function.name
@@ -107,8 +109,13 @@ def test_choosing_two_cats_shows_the_morph_with_downloads(app):
     assert {TEXTS["download_gif"]["es"], TEXTS["download_strip"]["es"],
             TEXTS["download_mix"]["es"]} <= labels
     assert TEXTS["morph"]["es"] in texts_of(app)
-    # with two chosen, no third cat can be selected
+    # a third and a fourth cat can join (a blend), a fifth cannot
+    for button in select_buttons(app)[2:MAX_CHOSEN]:
+        click(app, button.key)
+    assert len(app.session_state["chosen"]) == MAX_CHOSEN
     assert all(b.disabled for b in select_buttons(app))
+    assert TEXTS["all_chosen"]["es"] in texts_of(app)
+    assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
 
 
 @pytest.mark.slow
@@ -294,4 +301,3 @@ def test_a_model_without_a_sampler_disables_new_kittens(tmp_path, monkeypatch):
     app = start()
     assert app.button(key="kittens").disabled
     assert TEXTS["no_sampler"]["es"] in texts_of(app)
-

@@ -1,8 +1,9 @@
-"""What the web app computes, apart from Streamlit: its cats, their map, morphs and uploads.
+"""What the web app computes, apart from Streamlit: its cats, their map, morphs, blends, tuned
+cats and uploads.
 
 Everything here is plain Python, so it can be tested and timed without a browser. The app
-loads one `Resources` per server (model, gallery cats, map) and keeps each visitor's own cats
-(uploads, new kittens) in that visitor's session.
+loads one `Resources` per server (model, gallery cats, map, genes) and keeps each visitor's
+own cats (uploads, new kittens, kept kittens) in that visitor's session.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from kitten_mixer.errors import ModelFileError, PhotoError
 from kitten_mixer.faces import Box, face_or_centre
 from kitten_mixer.images import enlarge, open_photo, png_bytes
 from kitten_mixer.mixer import KittenMixer
-from kitten_mixer.morph import DEFAULT_METHOD, Morph
+from kitten_mixer.morph import DEFAULT_METHOD, Morph, interpolate_latents, mix_latents
 from kitten_mixer.shipping.gallery import latent_map, load_gallery, pick_varied
+from kitten_mixer.shipping.genes import Genes
 
 # A photo gallery larger than this shows the most varied cats among them.
 MAX_GALLERY = 240
@@ -32,22 +34,43 @@ MAX_GALLERY = 240
 MAX_UPLOAD_MB = 20
 # How large cats are drawn on the page (the model's 64 pixels are enlarged, not invented).
 ZOOM = 2
+# The morph's steps: from one cat to the other, both included.
+DEFAULT_STEPS, MAX_STEPS = 11, 21
+# A gene slider's reach either way, in spreads of real cats, and its step.
+GENE_REACH, GENE_STEP = 3.0, 0.1
+
+
+@dataclass(frozen=True)
+class Parent:
+    """One parent of a kept kitten: its cat's key and name, and its share of the kitten."""
+
+    key: str
+    name: str
+    share: float
 
 
 @dataclass(frozen=True)
 class Cat:
     """One cat the app can mix: its face (what the model sees) and its latent code."""
 
-    key: str  # unique in a session: "g:<id>" gallery, "u:<hash>" upload, "k:<seed>:<i>" kitten
+    key: str  # unique in a session: "g:<id>" gallery, "u:<hash>" upload, "k:<seed>:<i>" new
+    # kitten, "c:<n>" kept kitten (a kept new kitten keeps its "k:" key)
     name: str
     code: torch.Tensor
     face: Image.Image
-    origin: str  # "gallery", "upload" or "kitten"
+    origin: str  # "gallery", "upload", "kitten" (new) or "kept"
+    parents: tuple[Parent, ...] = ()  # a kept kitten's: the cats it was mixed or tuned from
+    tuned: bool = False  # a kept kitten moved along the genes from its one parent
 
     @property
     def digest(self) -> str:
         """A fingerprint of the code: what a cached morph of this cat is filed under."""
-        return hashlib.blake2b(self.code.numpy().tobytes(), digest_size=16).hexdigest()
+        return code_digest(self.code)
+
+
+def code_digest(code: torch.Tensor) -> str:
+    """A fingerprint of a latent code."""
+    return hashlib.blake2b(code.numpy().tobytes(), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -66,7 +89,16 @@ class Resources:
             self.can_sample = True
         except ModelFileError:
             self.can_sample = False
+        try:  # tuning needs the genes shipped beside the model
+            self.genes: Genes | None = self.mixer.genes
+        except ModelFileError:
+            self.genes = None
         self.by_key = {cat.key: cat for cat in self.cats}
+        # What a link calls each gallery cat: its short name, unless two cats share one.
+        names = [cat.name for cat in self.cats]
+        unique = len(set(names)) == len(names)
+        self.link_ids = {cat.key: cat.name if unique else cat.key[2:] for cat in self.cats}
+        self.by_link_id = {link_id: key for key, link_id in self.link_ids.items()}
         # Encoded once per server: the gallery's pictures and the map's tooltips.
         self.pngs = {cat.key: png_bytes(enlarge(cat.face, ZOOM)) for cat in self.cats}
         self.urls = {cat.key: data_url(cat.face) for cat in self.cats}
@@ -126,7 +158,38 @@ def mix_one(resources: Resources, a: Cat, b: Cat, ratio: float,
             method: str = DEFAULT_METHOD) -> Image.Image:
     """One kitten, `ratio` (0 to 1) of it b and the rest a: the morph's kitten at t = ratio."""
     ratio = min(max(float(ratio), 0.0), 1.0)
-    return resources.mixer.mix([a.code, b.code], [1 - ratio, ratio], method)
+    return blend(resources, [a, b], [1 - ratio, ratio], method)
+
+
+def blend_code(cats: list[Cat], shares: list[float], method: str = DEFAULT_METHOD
+               ) -> torch.Tensor:
+    """The code of the kitten mixed from cats in these shares (any non-negative numbers, not
+    all 0): the same spherical mix as a morph's, so two cats at (1 - t, t) give its step t."""
+    return mix_latents(torch.stack([cat.code for cat in cats]), shares, method)
+
+
+def blend(resources: Resources, cats: list[Cat], shares: list[float],
+          method: str = DEFAULT_METHOD) -> Image.Image:
+    """The kitten mixed from cats in these shares (see `blend_code`)."""
+    return resources.mixer.decode(blend_code(cats, shares, method))[0]
+
+
+def step_code(a: Cat, b: Cat, step: int, steps: int, method: str = DEFAULT_METHOD
+              ) -> torch.Tensor:
+    """The code of the morph's kitten number `step` (from 0) of `steps`: what it decodes."""
+    return interpolate_latents(a.code, b.code, steps, method)[step]
+
+
+def tuned_code(resources: Resources, cat: Cat, values: dict[int, float]) -> torch.Tensor:
+    """The cat's code moved `values[i]` spreads along gene i."""
+    if resources.genes is None:
+        raise ModelFileError("this model has no genes")
+    return resources.genes.tune(cat.code, values)
+
+
+def tune(resources: Resources, cat: Cat, values: dict[int, float]) -> Image.Image:
+    """The cat moved `values[i]` spreads along gene i (all 0: the cat as the model draws it)."""
+    return resources.mixer.decode(tuned_code(resources, cat, values))[0]
 
 
 def data_url(image: Image.Image, quality: int = 85) -> str:

@@ -1,42 +1,58 @@
 """The Kitten Mixer web app. Start it with `kitten-mixer app` (it runs this script in Streamlit).
 
 The model, the gallery and its map are loaded once per server (st.cache_resource); each
-visitor's choices, uploads and new kittens live in that visitor's session. Settings come from
-the environment, which `kitten-mixer app` fills in: KITTEN_MIXER_MODEL (a saved-model folder,
-default: the shipped model) and KITTEN_MIXER_GALLERY (a folder or zip of photos, default: the
-gallery embedded with the model).
+visitor's choices, uploads, new and kept kittens live in that visitor's session, and the page's
+link always holds what it shows (share.py). Settings come from the environment, which
+`kitten-mixer app` fills in: KITTEN_MIXER_MODEL (a saved-model folder, default: the shipped
+model) and KITTEN_MIXER_GALLERY (a folder or zip of photos, default: the gallery embedded with
+the model). The breeding tools (blend, genes, family) are drawn by breeding.py.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
-from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
-from kitten_mixer.images import enlarge, png_bytes
+from kitten_mixer.images import png_bytes
 from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS
-from kitten_mixer.webapp import core
+from kitten_mixer.webapp import breeding, core, share
+from kitten_mixer.webapp.page import (
+    act,
+    announce,
+    face_png,
+    later,
+    lineage,
+    never_a_traceback,
+    open_link,
+    t,
+    update_link,
+)
 from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, LANGUAGES, TEXTS, text
-from kitten_mixer.webapp.visitor import MAX_CHOSEN, Visitor
+from kitten_mixer.webapp.visitor import Visitor
 
 log = logging.getLogger("kitten_mixer.app")
 
 PER_PAGE = 15
 COLUMNS = 5
 KITTENS_PER_DRAW = 5
-MAX_STEPS = 21
-MIX_ZOOM = 3  # the single kitten is drawn larger than the morph's
-# Map frames: gallery, upload, new kitten, chosen.
-KIND_COLOURS = ["#9ecae9", "#2ca02c", "#ff7f0e", "#d62728"]
+# Map frames: gallery, upload, new kitten, kept kitten, chosen.
+KINDS = ("gallery", "upload", "kitten", "kept", "chosen")
+KIND_COLOURS = ["#9ecae9", "#2ca02c", "#ff7f0e", "#9467bd", "#d62728"]
 
 
 @st.cache_resource(show_spinner="Cargando los gatos… / Loading the cats…")
 def _resources(model: str | None, gallery: str | None) -> core.Resources:
-    return core.load_resources(model, gallery)
+    resources = core.load_resources(model, gallery)
+    # Streamlit collects garbage after every page run: with torch and the model loaded, a
+    # quarter of a million objects, 100 to 200 ms a run, more than the run itself. What is
+    # loaded by now lives as long as the server, so the collector can leave it out.
+    gc.freeze()
+    return resources
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -50,35 +66,9 @@ def _morph_files(resources_key: tuple[str, str], digest_a: str, digest_b: str, s
     return morph.pngs(), morph.gif(), png_bytes(morph.strip())
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
-def _mix_png(resources_key: tuple[str, str], digest_a: str, digest_b: str, percent: int,
-             method: str, _resources: core.Resources, _a: core.Cat, _b: core.Cat) -> bytes:
-    """The single kitten `percent`% of the way from a to b, enlarged, as a PNG."""
-    kitten = core.mix_one(_resources, _a, _b, percent / 100, method)
-    return png_bytes(enlarge(kitten, MIX_ZOOM))
-
-
-def t(key: str, **values: object) -> str:
-    return text(key, st.session_state.get("language", DEFAULT_LANGUAGE), **values)
-
-
 def draw_kittens(visitor: Visitor) -> None:
-    try:
-        kittens = visitor.draw_kittens(KITTENS_PER_DRAW, secrets.randbelow(2**31))
-    except Exception as e:  # a callback's error would reach the page as Streamlit's own box
-        log.exception("drawing kittens failed")
-        st.session_state.failure = type(e).__name__
-        return
+    kittens = visitor.draw_kittens(KITTENS_PER_DRAW, secrets.randbelow(2**31))
     st.session_state.last_kittens = len(kittens)
-
-
-def face_png(cat: core.Cat) -> bytes:
-    return RESOURCES.pngs.get(cat.key) or _own_png(cat.digest, cat)
-
-
-@st.cache_data(show_spinner=False, max_entries=2048)
-def _own_png(digest: str, _cat: core.Cat) -> bytes:
-    return png_bytes(enlarge(_cat.face, core.ZOOM))
 
 
 # ---- the page -----------------------------------------------------------------------------------
@@ -88,9 +78,13 @@ def sidebar(visitor: Visitor) -> tuple[int, str]:
         st.radio("Idioma / Language", list(LANGUAGES), format_func=LANGUAGES.get,
                  key="language", horizontal=True)
         st.header(t("settings"))
-        steps = st.slider(t("steps"), MIN_STEPS, MAX_STEPS, 11, help=t("steps_help"),
+        # No default values here: the session holds them (share.widget_defaults), set by a
+        # link or by the visitor.
+        steps = st.slider(t("steps"), MIN_STEPS, core.MAX_STEPS, help=t("steps_help"),
                           key="steps")
         language = st.session_state.language  # bound now: labels are formatted later too
+        # The index too: without it, the browser loses the choice when the labels change
+        # language.
         method = st.radio(t("method"), METHODS, index=METHODS.index(DEFAULT_METHOD),
                           format_func=lambda m: text(m, language), help=t("method_help"),
                           key="method", horizontal=True)
@@ -100,7 +94,7 @@ def sidebar(visitor: Visitor) -> tuple[int, str]:
                                  key="uploader")
         uploads(visitor, files or [])
         st.header(t("kittens"))
-        st.button(t("kittens_button"), on_click=draw_kittens, args=(visitor,),
+        st.button(t("kittens_button"), on_click=act, args=(draw_kittens, visitor),
                   help=t("kittens_help"), key="kittens", disabled=not RESOURCES.can_sample)
         if not RESOURCES.can_sample:
             st.caption(t("no_sampler"))
@@ -137,20 +131,18 @@ def chosen_cats(visitor: Visitor) -> None:
     columns = st.columns(6)
     for column, cat in zip(columns, chosen):
         with column:
-            st.image(face_png(cat), caption=cat.name, output_format="PNG")
+            st.image(face_png(RESOURCES, cat), caption=cat.name, output_format="PNG")
+            if line := lineage(cat):
+                st.caption(line)
             st.button(t("remove"), key=f"remove-{cat.key}", on_click=visitor.remove,
                       args=(cat.key,))
-    if len(chosen) < MAX_CHOSEN:
+    if len(chosen) < 2:
         st.info(t("choose_hint") if not chosen else t("choose_one_more"))
+    if not share.can_travel(visitor.chosen, RESOURCES):
+        st.caption(t("link_local"))
 
 
-def _later(data: bytes) -> Callable[[], bytes]:
-    """Download data handed over only when the button is clicked: 16 buttons then add no
-    files to a page run, and a page replaced under a slow browser has none to go missing."""
-    return lambda: data
-
-
-def the_morph(a: core.Cat, b: core.Cat, steps: int, method: str) -> None:
+def the_morph(visitor: Visitor, a: core.Cat, b: core.Cat, steps: int, method: str) -> None:
     pngs, gif, strip = _morph_files(RESOURCES.key, a.digest, b.digest, steps, method,
                                     RESOURCES, a, b)
     st.subheader(t("morph"))
@@ -162,39 +154,53 @@ def the_morph(a: core.Cat, b: core.Cat, steps: int, method: str) -> None:
                 index = row + i
                 st.image(pngs[index], caption=captions[index], width="stretch",
                          output_format="PNG")
-                st.download_button(t("download"), _later(pngs[index]), f"kitten-{index:02d}.png",
+                st.download_button(t("download"), later(pngs[index]), f"kitten-{index:02d}.png",
                                    "image/png", key=f"png-{index}", help=t("download_help"),
                                    on_click="ignore")
+                if 0 < index <= steps:  # the steps, not the two cats' own faces
+                    st.button(t("keep_step"), key=f"keep-step-{index - 1}", help=t("keep"),
+                              on_click=act, args=(visitor.keep_step, index - 1, steps, method))
     left, middle, right = st.columns([1, 1, 2])
     with left:
         st.markdown(f"**{t('animation')}**")
         st.image(gif, width=192)
     with middle:
-        st.download_button(t("download_gif"), _later(gif), "morph.gif", "image/gif", key="gif",
+        st.download_button(t("download_gif"), later(gif), "morph.gif", "image/gif", key="gif",
                            on_click="ignore")
-        st.download_button(t("download_strip"), _later(strip), "morph.png", "image/png",
+        st.download_button(t("download_strip"), later(strip), "morph.png", "image/png",
                            key="strip", on_click="ignore")
     with right:
         st.markdown(f"**{t('mix')}**")
-        ratio = st.slider(t("mix_ratio"), 0, 100, 50, step=5, format="%d%%", key="ratio")
-        kitten = _mix_png(RESOURCES.key, a.digest, b.digest, ratio, method, RESOURCES, a, b)
+        ratio = st.slider(t("mix_ratio"), 0, 100, step=share.RATIO_STEP, format="%d%%",
+                          key="ratio")
+        shares = (100 - ratio, ratio)  # the mix slider's kitten is the two cats' blend
+        kitten = breeding.blend_png(RESOURCES.key, (a.digest, b.digest), shares, method,
+                                    RESOURCES, (a, b))
         st.image(kitten, caption=t("mix_caption", a=100 - ratio, b=ratio), output_format="PNG")
-        st.download_button(t("download_mix"), _later(kitten), f"mix-{ratio}.png",
-                           "image/png", key="mix-png", on_click="ignore")
+        keep, download = st.columns(2)
+        keep.button(t("keep"), key="keep-mix", on_click=act,
+                    args=(visitor.keep_blend, shares, method))
+        download.download_button(t("download_mix"), later(kitten), f"mix-{ratio}.png",
+                                 "image/png", key="mix-png", on_click="ignore")
 
 
 def gallery(visitor: Visitor) -> None:
     page = visitor.gallery_page(PER_PAGE)
     if visitor.full:
-        st.caption(t("two_chosen"))
+        st.caption(t("all_chosen"))
     for row in range(0, len(page.cats), COLUMNS):
         for column, cat in zip(st.columns(COLUMNS), page.cats[row:row + COLUMNS]):
             with column:
-                st.image(face_png(cat), caption=cat.name, width="stretch",
+                st.image(face_png(RESOURCES, cat), caption=cat.name, width="stretch",
                          output_format="PNG")
+                if line := lineage(cat):
+                    st.caption(line)
                 st.button(t("select"), key=f"select-{cat.key}", on_click=visitor.choose,
                           args=(cat.key,), disabled=not visitor.can_choose(cat.key),
                           width="stretch")
+                if cat.origin == "kitten":
+                    st.button(t("keep"), key=f"keep-{cat.key}", width="stretch",
+                              on_click=act, args=(visitor.keep_new_kitten, cat.key))
     previous, where, following = st.columns([1, 2, 1])
     previous.button(t("previous"), key="previous", on_click=visitor.turn_page, args=(-1,),
                     disabled=page.number == 0, width="stretch")
@@ -213,9 +219,9 @@ def latent_map(visitor: Visitor) -> None:
         rows.append(_map_row(cat, x, y, RESOURCES.urls[cat.key], chosen))
     for cat in visitor.own.values():
         x, y = core.place_on_map(RESOURCES, cat.code)
-        rows.append(_map_row(cat, x, y, _own_url(cat.digest, cat), chosen))
+        rows.append(_map_row(cat, x, y, _own_url(RESOURCES.key, cat.digest, cat), chosen))
     kind = t("map_kind")
-    kinds = [t(f"kind_{k}") for k in ("gallery", "upload", "kitten", "chosen")]
+    kinds = [t(f"kind_{k}") for k in KINDS]
     axis = {"type": "quantitative", "axis": None, "scale": {"domain": [-0.03, 1.03]}}
     spec = {
         "height": 560,
@@ -251,30 +257,45 @@ def _map_row(cat: core.Cat, x: float, y: float, url: str, chosen: set[str]) -> d
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _own_url(digest: str, _cat: core.Cat) -> str:
+def _own_url(resources_key: tuple[str, str], digest: str, _cat: core.Cat) -> str:
     return core.data_url(_cat.face)
 
 
 def main() -> None:
     st.set_page_config(page_title="Kitten Mixer", page_icon="🐱", layout="wide")
+    open_link(RESOURCES)
     visitor = Visitor(st.session_state, RESOURCES)
+    genes = len(RESOURCES.genes) if RESOURCES.genes is not None else 0
+    for key, value in share.widget_defaults(genes).items():
+        st.session_state.setdefault(key, value)
     st.title(t("title"))
     st.write(t("intro"))
-    if failure := st.session_state.pop("failure", None):
-        st.error(t("failure", what=failure))
+    if st.session_state.pop("link_bad", None):
+        st.warning(t("link_bad"))
+    announce()
     steps, method = sidebar(visitor)
     chosen_cats(visitor)
-    if len(chosen := visitor.chosen_cats()) == MAX_CHOSEN:
-        the_morph(*chosen, steps, method)
+    chosen = visitor.chosen_cats()
+    if len(chosen) >= 2:
+        the_morph(visitor, *chosen[:2], steps, method)
+    if len(chosen) >= 3:
+        breeding.blend(visitor, RESOURCES, method)
+    if chosen:
+        breeding.genes(visitor, RESOURCES)
     # Only the open tab runs: the map (120 pictures) costs the browser most, and most page
     # runs happen in the gallery.
-    gallery_tab, map_tab = st.tabs([t("gallery"), t("map")], key="view", on_change="rerun")
+    gallery_tab, map_tab, family_tab = st.tabs([t("gallery"), t("map"), t("family")],
+                                               key="view", on_change="rerun")
     if gallery_tab.open:
         with gallery_tab:
             gallery(visitor)
     if map_tab.open:
         with map_tab:
             latent_map(visitor)
+    if family_tab.open:
+        with family_tab:
+            breeding.family(visitor, RESOURCES)
+    update_link(RESOURCES)
 
 
 try:
@@ -286,10 +307,4 @@ except Exception as e:  # a broken model or gallery: say so on the page, not as 
                   what=e))
     st.stop()
 
-try:
-    main()
-except Exception as e:  # never a traceback in the visitor's page
-    if type(e).__module__.startswith("streamlit"):  # st.stop / st.rerun control flow
-        raise
-    log.exception("the page failed")
-    st.error(t("failure", what=type(e).__name__))
+never_a_traceback(main)()

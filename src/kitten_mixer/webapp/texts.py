@@ -12,11 +12,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "es": "Elige dos gatos de la galería o del mapa, o sube la foto del tuyo, y mira cómo "
               "uno se convierte en el otro. Un VAE convolucional lleva cada gato a un punto de "
               "su espacio latente; los pasos del camino entre dos puntos son los gatitos "
-              "intermedios.",
+              "intermedios. Guarda los gatitos que te gusten y vuelve a mezclarlos, mezcla hasta "
+              "cuatro gatos, ajusta sus genes y comparte el enlace de la página.",
         "en": "Pick two cats from the gallery or the map, or upload a photo of your own, and "
               "watch one turn into the other. A convolutional VAE maps every cat to a point in "
               "its latent space; the steps along the path between two points are the kittens "
-              "in between."},
+              "in between. Keep the kittens you like and mix them again, blend up to four "
+              "cats, tune their genes and share the page's link."},
     "language": {"es": "Idioma", "en": "Language"},
     "settings": {"es": "Ajustes", "en": "Settings"},
     "steps": {"es": "Pasos de la mezcla", "en": "Steps of the morph"},
@@ -31,13 +33,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Spherical follows an arc that keeps the steps in between as far from the origin "
               "as real cats are: sharper mixes. Linear goes in a straight line."},
     "chosen": {"es": "Gatos elegidos", "en": "Selected cats"},
-    "choose_hint": {"es": "Elige dos gatos con «Seleccionar».",
-                    "en": "Choose two cats with “Select”."},
+    "choose_hint": {"es": "Elige dos gatos (hasta cuatro) con «Seleccionar».",
+                    "en": "Choose two cats (up to four) with “Select”."},
     "choose_one_more": {"es": "Elige un gato más.", "en": "Choose one more cat."},
     "select": {"es": "Seleccionar", "en": "Select"},
     "remove": {"es": "Eliminar", "en": "Remove"},
-    "two_chosen": {"es": "Ya hay dos gatos elegidos: elimina uno para elegir otro.",
-                   "en": "Two cats are chosen: remove one to choose another."},
+    "all_chosen": {"es": "Ya hay cuatro gatos elegidos: elimina uno para elegir otro.",
+                   "en": "Four cats are chosen: remove one to choose another."},
     "gallery": {"es": "Galería", "en": "Gallery"},
     "map": {"es": "Mapa latente", "en": "Latent map"},
     "previous": {"es": "Anterior", "en": "Previous"},
@@ -53,6 +55,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "kind_gallery": {"es": "galería", "en": "gallery"},
     "kind_upload": {"es": "tu foto", "en": "your photo"},
     "kind_kitten": {"es": "gatito nuevo", "en": "new kitten"},
+    "kind_kept": {"es": "gatito guardado", "en": "kept kitten"},
     "kind_chosen": {"es": "elegido", "en": "chosen"},
     "morph": {"es": "La mezcla", "en": "The morph"},
     "download": {"es": "PNG", "en": "PNG"},
@@ -66,6 +69,48 @@ TEXTS: dict[str, dict[str, str]] = {
     "mix_caption": {"es": "{a}% del primero, {b}% del segundo",
                     "en": "{a}% of the first, {b}% of the second"},
     "download_mix": {"es": "Descargar este gatito (PNG)", "en": "Download this kitten (PNG)"},
+    "keep": {"es": "Guardar este gatito", "en": "Keep this kitten"},
+    "keep_step": {"es": "Guardar", "en": "Keep"},
+    "kept": {"es": "Guardado como {name}: está al principio de la galería y en «Tus gatitos».",
+             "en": "Kept as {name}: it is first in the gallery and in “Your kittens”."},
+    "tuned": {"es": "ajustado", "en": "tuned"},
+    "blend": {"es": "Mezcla de varios gatos", "en": "Blend of several cats"},
+    "blend_help": {"es": "Cuánto de cada gato lleva el gatito: las partes cuentan en proporción "
+                         "y se mezclan por el arco, como en la mezcla de dos.",
+                   "en": "How much of each cat goes into the kitten: the shares count in "
+                         "proportion and mix along the arc, as two cats do."},
+    "share": {"es": "Parte de {name}", "en": "Share of {name}"},
+    "blend_empty": {"es": "Dale una parte a algún gato.", "en": "Give at least one cat a share."},
+    "genes": {"es": "Genes", "en": "Genes"},
+    "genes_help": {"es": "Cada control mueve al gato por una de las direcciones principales de "
+                         "los códigos de los gatos reales, de -3 a +3 veces su dispersión. Solo "
+                         "llevan nombre los que una medida de las caras muestra.",
+                   "en": "Each slider moves the cat along one of the main directions of real "
+                         "cats' codes, from -3 to +3 times their spread. Only those a measure "
+                         "of the faces shows are named."},
+    "tune_cat": {"es": "Gato que ajustar", "en": "Cat to tune"},
+    "gene": {"es": "Gen {n}", "en": "Gene {n}"},
+    "gene_lightness": {"es": "Claridad", "en": "Lightness"},
+    "gene_warmth": {"es": "Calidez (de azulado a rojizo)", "en": "Warmth (bluish to ginger)"},
+    "gene_light_from_the_left": {"es": "Luz desde la izquierda", "en": "Light from the left"},
+    "reset": {"es": "Restablecer los genes", "en": "Reset the genes"},
+    "no_genes": {"es": "Este modelo no trae genes.", "en": "This model comes without genes."},
+    "family": {"es": "Tus gatitos", "en": "Your kittens"},
+    "family_empty": {"es": "Aún no has guardado ningún gatito: usa «Guardar este gatito» en una "
+                           "mezcla, un gato ajustado o un gatito nuevo.",
+                     "en": "You have kept no kitten yet: use “Keep this kitten” on a mix, a "
+                           "tuned cat or a new kitten."},
+    "parents": {"es": "Padres", "en": "Parents"},
+    "grandparents": {"es": "Abuelos", "en": "Grandparents"},
+    "share_of": {"es": "{name} · {share}% de {child}", "en": "{name} · {share}% of {child}"},
+    "link_local": {"es": "Tus fotos y tus gatitos no caben en un enlace: el de esta página no "
+                         "los lleva.",
+                   "en": "Your photos and kittens cannot travel in a link: this page's link "
+                         "leaves them out."},
+    "link_bad": {"es": "Ese enlace nombra gatos o valores que no conocemos: abrimos la página "
+                       "sin él.",
+                 "en": "That link names cats or values this page does not know, so the page "
+                       "opens without it."},
     "upload": {"es": "Tu gato", "en": "Your cat"},
     "upload_label": {"es": "Sube fotos de gatos (jpg, png, webp)",
                      "en": "Upload cat photos (jpg, png, webp)"},

@@ -1,18 +1,25 @@
-"""One visitor of the app: the cats chosen, the gallery's page and the visitor's own cats, with
-the rules for changing them. Plain Python over a dict-like state (Streamlit's session)."""
+"""One visitor of the app: the cats chosen, the gallery's page and the visitor's own cats (kept
+kittens among them), with the rules for changing them. Plain Python over a dict-like state
+(Streamlit's session)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import torch
+
+from kitten_mixer.morph import DEFAULT_METHOD
+from kitten_mixer.webapp import core
 from kitten_mixer.webapp.core import Cat, Resources, Upload, new_kittens, read_upload
+from kitten_mixer.webapp.family import kept_kitten, kept_name, parents_of
 from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE
 
-# A morph and a mix go from one cat to another.
-MAX_CHOSEN = 2
+# The morph and the mix slider go from the first cat chosen to the second; a blend takes up to
+# four.
+MAX_CHOSEN = 4
 
 
 class UploadedFile(Protocol):
@@ -35,8 +42,8 @@ class GalleryPage:
 
 class Visitor:
     """A visitor's choices and own cats, kept in `state`, which outlives this object (the
-    session), and the rules for changing them: at most two known cats chosen, each once; own
-    cats first in the gallery."""
+    session), and the rules for changing them: at most four known cats chosen, each once; own
+    cats first in the gallery; a kitten kept once, numbered in the order kept."""
 
     def __init__(self, state: MutableMapping[str, Any], resources: Resources):
         self.state = state
@@ -44,7 +51,8 @@ class Visitor:
         state.setdefault("language", DEFAULT_LANGUAGE)
         state.setdefault("chosen", [])  # keys of up to MAX_CHOSEN cats, in the order chosen
         state.setdefault("page", 0)
-        state.setdefault("own", {})  # key -> Cat: this visitor's uploads and new kittens
+        state.setdefault("own", {})  # key -> Cat: this visitor's uploads, new and kept kittens
+        state.setdefault("kept", 0)  # how many kittens this visitor has kept
         state.setdefault("uploads", {})  # the uploader's file id -> Upload
 
     @property
@@ -54,8 +62,12 @@ class Visitor:
 
     @property
     def own(self) -> dict[str, Cat]:
-        """This visitor's uploads and new kittens, newest first."""
+        """This visitor's uploads, new and kept kittens, newest first."""
         return self.state["own"]
+
+    def kept(self) -> list[Cat]:
+        """The kittens this visitor kept, newest first."""
+        return [cat for cat in self.own.values() if cat.origin == "kept"]
 
     @property
     def full(self) -> bool:
@@ -103,6 +115,51 @@ class Visitor:
         kittens = new_kittens(self.resources, n, seed)
         self.add_own(kittens)
         return kittens
+
+    def keep(self, code: torch.Tensor, parents: Sequence[Cat], shares: Sequence[float],
+             tuned: bool = False) -> Cat:
+        """Keep the kitten of this code, mixed from `parents` in these shares (or tuned from its
+        one parent): it joins the visitor's own cats, first, named "#k<n>". A kitten already
+        kept (the same code) is not kept again: it only comes first again."""
+        code = code.detach().clone()  # not a view that holds a whole morph's codes
+        digest = core.code_digest(code)
+        for cat in self.kept():
+            if cat.digest == digest:
+                self.add_own([cat])
+                return cat
+        self.state["kept"] += 1
+        kitten = kept_kitten(self.resources, self.state["kept"], code,
+                             parents_of(parents, shares), tuned)
+        self.add_own([kitten])
+        return kitten
+
+    def keep_step(self, step: int, steps: int, method: str = DEFAULT_METHOD) -> Cat:
+        """Keep kitten number `step` (from 0) of the morph of the first two cats chosen."""
+        a, b = self.chosen_cats()[:2]
+        t = step / (steps - 1)
+        return self.keep(core.step_code(a, b, step, steps, method), [a, b], [1 - t, t])
+
+    def keep_blend(self, shares: Sequence[float], method: str = DEFAULT_METHOD) -> Cat:
+        """Keep the kitten mixed from the first len(shares) cats chosen in these shares (the mix
+        slider's kitten: the first two at (1 - t, t))."""
+        cats = self.chosen_cats()[:len(shares)]
+        return self.keep(core.blend_code(cats, shares, method), cats, shares)
+
+    def keep_tuned(self, key: str, values: Mapping[int, float]) -> Cat:
+        """Keep the cat under `key` moved `values[i]` spreads along gene i."""
+        cat = self.cat(key)
+        return self.keep(core.tuned_code(self.resources, cat, dict(values)), [cat], [1.0],
+                         tuned=True)
+
+    def keep_new_kitten(self, key: str) -> Cat | None:
+        """Keep one of the visitor's new kittens: it keeps its place in the gallery and its
+        key, and takes the next kept name."""
+        cat = self.own.get(key)
+        if cat is None or cat.origin != "kitten":
+            return None
+        self.state["kept"] += 1
+        kept = self.own[key] = replace(cat, name=kept_name(self.state["kept"]), origin="kept")
+        return kept
 
     def take_uploads(self, files: Sequence[UploadedFile]) -> tuple[list[tuple[str, Upload]], int]:
         """Each file the uploader holds as (its id, what became of it), reading each file once,

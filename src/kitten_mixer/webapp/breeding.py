@@ -1,0 +1,158 @@
+"""The page's breeding tools: a blend of up to four cats, a cat's genes, and the family of the
+kittens a visitor kept. Widgets and layout only: what they compute is in core.py, the rules
+for keeping in visitor.py, the trees in family.py.
+
+The blend and the genes are fragments: moving one of their sliders runs only them (their
+preview and the page's link), not the whole page with its morph and gallery.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from kitten_mixer.images import enlarge, png_bytes
+from kitten_mixer.webapp import core
+from kitten_mixer.webapp.family import family_tree, percents
+from kitten_mixer.webapp.page import (
+    act,
+    face_png,
+    lineage,
+    never_a_traceback,
+    rerun_the_page_after_an_action,
+    t,
+    update_link,
+)
+from kitten_mixer.webapp.share import SHARE_STEP, gene_values, tuned_key
+from kitten_mixer.webapp.texts import TEXTS
+from kitten_mixer.webapp.visitor import Visitor
+
+KITTEN_ZOOM = 3  # a single kitten is drawn larger than the morph's
+GENES_PER_ROW = 5
+FAMILY_COLUMNS = 8  # a family card's faces: the kitten, then its parents and grandparents
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def blend_png(resources_key: tuple[str, str], digests: tuple[str, ...], shares: tuple[int, ...],
+              method: str, _resources: core.Resources, _cats: tuple[core.Cat, ...]) -> bytes:
+    """The kitten mixed from the cats in these shares, enlarged, as a PNG; filed under the
+    resources' key and the codes' digests."""
+    kitten = core.blend(_resources, list(_cats), list(shares), method)
+    return png_bytes(enlarge(kitten, KITTEN_ZOOM))
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def tuned_png(resources_key: tuple[str, str], digest: str,
+              values: tuple[tuple[int, float], ...], _resources: core.Resources,
+              _cat: core.Cat) -> bytes:
+    """The cat moved along its genes, enlarged, as a PNG; filed under the resources' key (the
+    model and so its genes), the code's digest and the genes' values."""
+    return png_bytes(enlarge(core.tune(_resources, _cat, dict(values)), KITTEN_ZOOM))
+
+
+@st.fragment
+@never_a_traceback
+def blend(visitor: Visitor, resources: core.Resources, method: str) -> None:
+    """A share slider for each cat chosen, and the blended kitten."""
+    rerun_the_page_after_an_action()
+    cats = visitor.chosen_cats()
+    if len(cats) < 3:  # a late run of this part, after cats were removed
+        return
+    st.subheader(t("blend"), help=t("blend_help"))
+    sliders, preview = st.columns([3, 2])
+    with sliders:
+        shares = []
+        for i, (column, cat) in enumerate(zip(st.columns(len(cats)), cats)):
+            with column:
+                st.image(face_png(resources, cat), caption=cat.name, output_format="PNG")
+                shares.append(st.slider(t("share", name=cat.name), 0, 100, step=SHARE_STEP,
+                                        key=f"share-{i}"))
+    with preview:
+        if not any(shares):
+            st.info(t("blend_empty"))
+        else:
+            png = blend_png(resources.key, tuple(cat.digest for cat in cats), tuple(shares),
+                            method, resources, tuple(cats))
+            caption = " + ".join(f"{share}% {cat.name}"
+                                 for share, cat in zip(percents(shares), cats) if share)
+            st.image(png, caption=caption, output_format="PNG")
+            st.button(t("keep"), key="keep-blend", on_click=act,
+                      args=(visitor.keep_blend, shares, method))
+    update_link(resources)
+
+
+def _reset_genes(count: int) -> None:
+    for i in range(count):
+        st.session_state[f"gene-{i}"] = 0.0
+
+
+def gene_label(names: list[str], i: int) -> str:
+    """Gene i's slider label: its name where a measure showed what it does, else its number."""
+    key = f"gene_{names[i]}"
+    return t(key) if names[i] and key in TEXTS else t("gene", n=i + 1)
+
+
+@st.fragment
+@never_a_traceback
+def genes(visitor: Visitor, resources: core.Resources) -> None:
+    """A slider for each gene of the cat picked among those chosen, a reset, and the tuned cat:
+    open at once when one cat is chosen or a gene is moved, folded under the morph otherwise."""
+    rerun_the_page_after_an_action()
+    chosen = visitor.chosen_cats()
+    if not chosen:  # a late run of this part, after the cats were removed
+        return
+    if resources.genes is None:
+        st.caption(t("no_genes"))
+        return
+    count = len(resources.genes)
+    values = gene_values(st.session_state, count)
+    with st.expander(t("genes"), expanded=len(chosen) == 1 or bool(values)):
+        st.caption(t("genes_help"))
+        names = {cat.key: cat.name for cat in chosen}
+        st.session_state["tune-cat"] = tuned_key(st.session_state)  # one of those chosen
+        sliders, preview = st.columns([3, 2])
+        with sliders:
+            st.selectbox(t("tune_cat"), list(names), format_func=names.get, key="tune-cat")
+            columns = st.columns(min(count, GENES_PER_ROW))
+            for i in range(count):
+                with columns[i % GENES_PER_ROW]:
+                    st.slider(gene_label(resources.genes.names, i), -core.GENE_REACH,
+                              core.GENE_REACH, step=core.GENE_STEP, format="%+.1f",
+                              key=f"gene-{i}")
+            st.button(t("reset"), key="tune-reset", on_click=_reset_genes, args=(count,))
+        cat = visitor.cat(st.session_state["tune-cat"])
+        with preview:
+            png = tuned_png(resources.key, cat.digest, tuple(sorted(values.items())),
+                            resources, cat)
+            st.image(png, caption=f"{cat.name}, {t('tuned')}" if values else cat.name,
+                     output_format="PNG")
+            st.button(t("keep"), key="keep-tuned", on_click=act,
+                      args=(visitor.keep_tuned, cat.key, values), disabled=not values)
+    update_link(resources)
+
+
+def family(visitor: Visitor, resources: core.Resources) -> None:
+    """Each kept kitten, newest first, with its parents and grandparents and their shares."""
+    kept = visitor.kept()
+    if not kept:
+        st.info(t("family_empty"))
+        return
+    for kitten in kept:
+        with st.container(border=True):
+            rows = family_tree(kitten, visitor.cat)
+            # One column per cat, all of one width: a title row, then the faces.
+            relatives = [relative for row in rows for relative in row]
+            count = max(FAMILY_COLUMNS, len(relatives))
+            titles = st.columns(count)
+            start = 1
+            for title, row in zip(("parents", "grandparents"), rows[1:]):
+                titles[start].markdown(f"**{t(title)}**")
+                start += len(row)
+            faces = st.columns(count)
+            with faces[0]:
+                st.image(face_png(resources, kitten), caption=kitten.name, output_format="PNG")
+                st.caption(lineage(kitten))
+            for place, relative in zip(faces[1:], relatives[1:]):
+                caption = t("share_of", name=relative.cat.name, share=relative.percent,
+                            child=relative.child.name)
+                place.image(face_png(resources, relative.cat), caption=caption,
+                            output_format="PNG")
