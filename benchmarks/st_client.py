@@ -40,11 +40,13 @@ class Widget:
     kind: str  # the element's type: "button", "slider", "radio", ...
     disabled: bool
     span: tuple[float, float, float] = (0, 0, 0)  # a slider's min, max and step
+    fragment: str = ""  # the fragment that drew it: its input reruns only that fragment
 
 
 @dataclass
 class Page:
-    """What one script run sent: widgets by user key, headings, pictures, problems."""
+    """What one script run sent: widgets by user key, headings, pictures, problems. After a
+    fragment's run: the page before it with the fragment's widgets redrawn and its additions."""
 
     widgets: dict[str, Widget] = field(default_factory=dict)
     headings: list[str] = field(default_factory=list)
@@ -58,7 +60,12 @@ class Page:
         return [k for k, w in self.widgets.items()
                 if k.startswith(prefix) and not (enabled and w.disabled)]
 
-    def add(self, element) -> None:
+    def after_fragment(self) -> Page:
+        """The page a fragment's run starts from: this one, but no problems or time yet."""
+        return Page(dict(self.widgets), list(self.headings), list(self.media),
+                    list(self.captions))
+
+    def add(self, element, fragment: str = "") -> None:
         kind = element.WhichOneof("type")
         if kind is None:
             return
@@ -68,7 +75,7 @@ class Page:
             key = widget_id[len(ID_PREFIX):].split("-", 1)[-1]
             span = (body.min, body.max, body.step) if kind == "slider" else (0, 0, 0)
             self.widgets[key] = Widget(widget_id, kind, bool(getattr(body, "disabled", False)),
-                                       span)
+                                       span, fragment)
         elif kind == "heading":
             self.headings.append(body.body)
         elif kind == "imgs":
@@ -128,13 +135,14 @@ class WebsocketVisitor:
 
     async def click(self, key: str) -> Page:
         """Click the button with this user key."""
-        return await self.rerun(WidgetState(id=self._widget(key).id, trigger_value=True))
+        widget = self._widget(key)
+        return await self.rerun(WidgetState(id=widget.id, trigger_value=True), widget.fragment)
 
     async def slide(self, key: str, value: float) -> Page:
         """Move the slider with this user key to `value`."""
-        self._widget(key)
+        fragment = self._widget(key).fragment
         self._values[key] = value
-        return await self.rerun()
+        return await self.rerun(fragment=fragment)
 
     def _widget(self, key: str) -> Widget:
         try:
@@ -142,13 +150,15 @@ class WebsocketVisitor:
         except KeyError:
             raise SessionError(f"no widget {key!r} on the page") from None
 
-    async def rerun(self, trigger: WidgetState | None = None) -> Page:
-        """Ask for a run, as the browser does after an interaction; wait for its end."""
+    async def rerun(self, trigger: WidgetState | None = None, fragment: str = "") -> Page:
+        """Ask for a run, as the browser does after an interaction (of the whole page, or of
+        the fragment whose widget it was); wait for its end."""
         if self._socket is None:
             raise SessionError("not connected")
         message = BackMsg()
         run = message.rerun_script
         run.page_script_hash = self._page_hash
+        run.fragment_id = fragment
         # Like the frontend: the values of the widgets now on the page, then the click
         for key, value in self._values.items():
             if key in self.page.widgets:
@@ -158,8 +168,7 @@ class WebsocketVisitor:
             run.widget_states.widgets.append(trigger)
         began = time.perf_counter()
         try:
-            await self._socket.send(message.SerializeToString())
-            page = await asyncio.wait_for(self._read_run(), self.timeout)
+            page = await asyncio.wait_for(self._run(message.SerializeToString()), self.timeout)
         except asyncio.TimeoutError:
             raise SessionError(f"no script_finished within {self.timeout:.0f} s") from None
         except websockets.ConnectionClosed as e:
@@ -168,8 +177,10 @@ class WebsocketVisitor:
         self.page = page
         return page
 
-    async def _read_run(self) -> Page:
-        """The elements of the run under way, up to its script_finished."""
+    async def _run(self, request: bytes) -> Page:
+        """Send the rerun request; read the elements of the run it starts, up to its
+        script_finished."""
+        await self._socket.send(request)
         page = Page()
         while True:
             message = ForwardMsg()
@@ -177,11 +188,12 @@ class WebsocketVisitor:
             kind = message.WhichOneof("type")
             if kind == "new_session":
                 # Elements before it (an older run's) are not this run's
-                page = Page()
+                page = self.page.after_fragment() if message.metadata.run.fragment_ids \
+                    else Page()
                 self._page_hash = message.new_session.page_script_hash
                 self.session_id = message.new_session.initialize.session_id or self.session_id
             elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
-                page.add(message.delta.new_element)
+                page.add(message.delta.new_element, message.delta.fragment_id)
             elif kind == "script_finished":
                 if message.script_finished in DONE:
                     return page
