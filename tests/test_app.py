@@ -323,7 +323,7 @@ def test_a_link_holds_what_the_page_shows_and_opens_it_again(resources):
     assert share.link(opened, resources) == params
     assert opened["chosen"] == keys and opened["gene-3"] == -0.3 and opened["ratio"] == 40
     assert share.gene_values(opened, 10) == share.gene_values(state, 10) == {0: 1.5, 3: -0.3}
-    assert share.tuned_key(opened) == keys[1]
+    assert share.tuned_key(opened) == keys[1] and opened["tune"]  # the genes' panel, open
 
 
 def test_uploads_and_kept_kittens_do_not_travel_in_a_link(resources):

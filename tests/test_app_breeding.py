@@ -103,9 +103,19 @@ def test_kept_kittens_breed_a_second_generation_with_its_family(app):
             "13660 · 20% de #k1", "15416 · 50% de #k2", "3896 · 50% de #k2"} <= set(captions)
 
 
+def open_genes(app: AppTest) -> AppTest:
+    """Open the genes' panel (folded by default) and run the page."""
+    app.session_state["tune"] = True
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
 @pytest.mark.slow
 def test_genes_tune_a_chosen_cat_and_reset_puts_them_back(app):
     a, _ = choose_two(app)
+    assert not [s for s in app.slider if s.key.startswith("gene-")]  # the panel is folded
+    open_genes(app)
     assert len([s for s in app.slider if s.key.startswith("gene-")]) == 10
     lightness = app.slider(key="gene-0")
     assert lightness.label == TEXTS["gene_lightness"]["es"]
@@ -124,9 +134,11 @@ def test_genes_tune_a_chosen_cat_and_reset_puts_them_back(app):
     click(app, "keep-tuned")
     assert kept_names(app) == ["#k1"] and "7078, ajustado" in [c.value for c in app.caption]
     click(app, "tune-reset")
+    open_genes(app)  # AppTest does not send the panel's state back as a browser does
     assert all(s.value == 0 for s in app.slider if s.key.startswith("gene-"))
     assert "g" not in app.query_params and captioned(app, "7078") == plain_7078
-    app.selectbox(key="tune-cat").set_value(app.session_state["chosen"][1]).run()
+    app.selectbox(key="tune-cat").set_value(app.session_state["chosen"][1])
+    open_genes(app)
     assert "13660" in image_captions(app) and not app.exception
 
 

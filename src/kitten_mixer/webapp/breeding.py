@@ -85,6 +85,12 @@ def _reset_genes(count: int) -> None:
         st.session_state[f"gene-{i}"] = 0.0
 
 
+def _fold_genes(count: int) -> None:
+    """The genes' panel opened or closed: closed, the cat is no longer tuned."""
+    if not st.session_state.get("tune"):
+        _reset_genes(count)
+
+
 def gene_label(names: list[str], i: int) -> str:
     """Gene i's slider label: its name where a measure showed what it does, else its number."""
     key = f"gene_{names[i]}"
@@ -94,8 +100,9 @@ def gene_label(names: list[str], i: int) -> str:
 @st.fragment
 @never_a_traceback
 def genes(visitor: Visitor, resources: core.Resources) -> None:
-    """A slider for each gene of the cat picked among those chosen, a reset, and the tuned cat:
-    open at once when one cat is chosen or a gene is moved, folded under the morph otherwise."""
+    """A slider for each gene of the cat picked among those chosen, a reset, and the tuned cat,
+    in a panel that runs only while open (closing it lets the genes go back to 0): folded by
+    default, open when a link brings gene values (share.py opens it)."""
     rerun_the_page_after_an_action()
     chosen = visitor.chosen_cats()
     if not chosen:  # a late run of this part, after the cats were removed
@@ -105,29 +112,38 @@ def genes(visitor: Visitor, resources: core.Resources) -> None:
         return
     count = len(resources.genes)
     values = gene_values(st.session_state, count)
-    with st.expander(t("genes"), expanded=len(chosen) == 1 or bool(values)):
-        st.caption(t("genes_help"))
-        names = {cat.key: cat.name for cat in chosen}
-        st.session_state["tune-cat"] = tuned_key(st.session_state)  # one of those chosen
-        sliders, preview = st.columns([3, 2])
-        with sliders:
-            st.selectbox(t("tune_cat"), list(names), format_func=names.get, key="tune-cat")
-            columns = st.columns(min(count, GENES_PER_ROW))
-            for i in range(count):
-                with columns[i % GENES_PER_ROW]:
-                    st.slider(gene_label(resources.genes.names, i), -core.GENE_REACH,
-                              core.GENE_REACH, step=core.GENE_STEP, format="%+.1f",
-                              key=f"gene-{i}")
-            st.button(t("reset"), key="tune-reset", on_click=_reset_genes, args=(count,))
-        cat = visitor.cat(st.session_state["tune-cat"])
-        with preview:
-            png = tuned_png(resources.key, cat.digest, tuple(sorted(values.items())),
-                            resources, cat)
-            st.image(png, caption=f"{cat.name}, {t('tuned')}" if values else cat.name,
-                     output_format="PNG")
-            st.button(t("keep"), key="keep-tuned", on_click=act,
-                      args=(visitor.keep_tuned, cat.key, values), disabled=not values)
+    # Its default stays the same: a panel whose arguments change is a new panel, folded again.
+    panel = st.expander(t("genes"), key="tune", on_change=_fold_genes, args=(count,))
+    if panel.open:
+        with panel:
+            _gene_sliders(visitor, resources, chosen, values)
     update_link(resources)
+
+
+def _gene_sliders(visitor: Visitor, resources: core.Resources, chosen: list[core.Cat],
+                  values: dict[int, float]) -> None:
+    st.caption(t("genes_help"))
+    count = len(resources.genes)
+    names = {cat.key: cat.name for cat in chosen}
+    st.session_state["tune-cat"] = tuned_key(st.session_state)  # one of those chosen
+    sliders, preview = st.columns([3, 2])
+    with sliders:
+        st.selectbox(t("tune_cat"), list(names), format_func=names.get, key="tune-cat")
+        columns = st.columns(min(count, GENES_PER_ROW))
+        for i in range(count):
+            with columns[i % GENES_PER_ROW]:
+                st.slider(gene_label(resources.genes.names, i), -core.GENE_REACH,
+                          core.GENE_REACH, step=core.GENE_STEP, format="%+.1f",
+                          key=f"gene-{i}")
+        st.button(t("reset"), key="tune-reset", on_click=_reset_genes, args=(count,))
+    cat = visitor.cat(st.session_state["tune-cat"])
+    with preview:
+        png = tuned_png(resources.key, cat.digest, tuple(sorted(values.items())), resources,
+                        cat)
+        st.image(png, caption=f"{cat.name}, {t('tuned')}" if values else cat.name,
+                 output_format="PNG")
+        st.button(t("keep"), key="keep-tuned", on_click=act,
+                  args=(visitor.keep_tuned, cat.key, values), disabled=not values)
 
 
 def family(visitor: Visitor, resources: core.Resources) -> None:

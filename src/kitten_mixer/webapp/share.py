@@ -7,7 +7,8 @@
     &lang=en                         the page's language, when not Spanish
 
 Plain Python over the visitor's state (Streamlit's session): it reads and sets the values of
-the page's widgets under their keys, listed in `widget_defaults`. Only gallery cats travel:
+the page's widgets under their keys, listed in `widget_defaults` (and opens the genes' panel,
+"tune", for a link with genes). Only gallery cats travel:
 uploaded photos and kept kittens live in one visitor's session.
 """
 
@@ -141,6 +142,7 @@ def _read(params: Mapping[str, str], resources: Resources) -> dict[str, Any]:
             raise BadLink("more genes than the model has")
         for i, value in enumerate(values):
             state[f"gene-{i}"] = _number(value, -GENE_REACH, GENE_REACH, GENE_STEP)
+        state["tune"] = True  # the genes' panel, open
     if "tune" in params:
         if "g" not in params or params["tune"] not in letters:
             raise BadLink("tune")
