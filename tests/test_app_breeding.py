@@ -96,19 +96,23 @@ def test_kept_kittens_breed_a_second_generation_with_its_family(app):
     assert TEXTS["link_local"]["es"] in texts_of(app)  # kept kittens do not travel
     assert app.query_params == {}
     app.session_state["view"] = TEXTS["family"]["es"]
-    app.run()
-    assert not app.exception
+    ran(app)
     captions = captions_of(app)
     assert {"#k3", "#k1 · 30% de #k3", "#k2 · 70% de #k3", "7078 · 80% de #k1",
             "13660 · 20% de #k1", "15416 · 50% de #k2", "3896 · 50% de #k2"} <= set(captions)
 
 
-def open_genes(app: AppTest) -> AppTest:
-    """Open the genes' panel (folded by default) and run the page."""
-    app.session_state["tune"] = True
+def ran(app: AppTest) -> AppTest:
+    """The page run once more, without an exception."""
     app.run()
     assert not app.exception, app.exception
     return app
+
+
+def open_genes(app: AppTest) -> AppTest:
+    """Open the genes' panel (folded by default) and run the page."""
+    app.session_state["tune"] = True
+    return ran(app)
 
 
 @pytest.mark.slow
@@ -167,11 +171,10 @@ def test_three_or_four_cats_blend_in_their_shares(app):
 
 
 def opened(query: dict[str, str]) -> AppTest:
+    """The page opened by a link with these query parameters."""
     app = AppTest.from_file(str(SCRIPT), default_timeout=120)
     app.query_params.update(query)
-    app.run()
-    assert not app.exception, app.exception
-    return app
+    return ran(app)
 
 
 @pytest.mark.slow
