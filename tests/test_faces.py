@@ -1,32 +1,40 @@
 """The cat-face finder: finds faces where there are some, nothing where there are none, boxes in
-full-size pixels, crops framed like the training faces, and PhotoError on bad input."""
+full-size pixels with scores and tilts, crops framed (and straightened) like the training faces,
+safe in threads, and PhotoError on bad input."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import math
+import pickle
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-pytest.importorskip("cv2", reason="the face finder needs opencv-python-headless")
-
-from kitten_mixer.errors import PhotoError  # noqa: E402
-from kitten_mixer.faces import _faces, crop_face, face_or_centre, find_cat_faces  # noqa: E402
-from kitten_mixer.images import centre_crop, open_photo  # noqa: E402
+from kitten_mixer.errors import ModelFileError, PhotoError
+from kitten_mixer.faces import Box, crop_face, face_or_centre, find_cat_faces
+from kitten_mixer.faces.box import face_square, square_box
+from kitten_mixer.faces.learned import WEIGHTS, FaceFinder
+from kitten_mixer.faces.synthesis import paste_faces
+from kitten_mixer.images import centre_crop, open_photo
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS_ZIP = REPO.parent / "shared" / "data" / "photos.zip"
-BOXES = REPO / "benchmarks" / "face_boxes.json"
-# The mean of the training faces, as the docs show it: blurry, but still a cat face.
-MEAN_FACE = REPO / "docs" / "images" / "mean-face.png"
-# The labelled photos gave recall 0.81 and first-box precision 0.94 (docs/faces.md).
-MIN_RECALL = 0.75
-MIN_FIRST_PRECISION = 0.88
+BOX_FILES = {"dev": REPO / "benchmarks" / "face_boxes.json",
+             "test": REPO / "benchmarks" / "face_boxes_test.json"}
+# The right-hand column of this figure holds real test-split faces, 64 pixels each.
+FIGURE = REPO / "docs" / "images" / "reconstructions.png"
+# Measured (docs/faces.md): a little below, so that a retrained finder has some room.
+MIN_RECALL = {"dev": 0.85, "test": 0.85}
+MIN_FIRST_RIGHT = {"dev": 0.93, "test": 0.93}
 
 
 def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
@@ -41,14 +49,41 @@ def jpeg(image: Image.Image, **options) -> bytes:
     return buffer.getvalue()
 
 
+def real_face(row: int = 0) -> Image.Image:
+    """One real 64x64 cat face, cut from the docs' figure."""
+    if not FIGURE.is_file():
+        pytest.skip(f"{FIGURE} is missing")
+    left, top = 2 + 7 * 66, 2 + row * 66
+    return Image.open(FIGURE).convert("RGB").crop((left, top, left + 64, top + 64))
+
+
+def backdrop(size: tuple[int, int] = (400, 300)) -> Image.Image:
+    """A smooth room-like background with some texture."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size[1], 0:size[0]] / size[0]
+    pixels = np.stack([0.4 + 0.3 * xx, 0.45 + 0.2 * yy, 0.35 + 0.1 * xx], axis=-1)
+    pixels += rng.normal(0, 0.02, pixels.shape)
+    return Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
+def paste(face: Image.Image, at: tuple[int, int], side: int, tilt: float = 0.0) -> tuple[
+        Image.Image, tuple[int, int, int, int]]:
+    """A scene with `face` as a side x side square at `at`, turned by `tilt` degrees
+    (clockwise as seen), and the face's box as a labeller would draw it."""
+    scene = backdrop()
+    big = face.resize((side, side), Image.Resampling.LANCZOS)
+    mask = Image.new("L", (side, side), 255)
+    if tilt:
+        big, mask = big.rotate(-tilt, Image.Resampling.BICUBIC), mask.rotate(-tilt)
+    scene.paste(big, at, mask)
+    box = square_box(at[0] + side / 2, at[1] + side / 2, side)
+    return scene, tuple(round(v) for v in box)
+
+
 @pytest.fixture(scope="module")
 def scene() -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """A 400x300 'photo': the mean training face, 100 pixels wide, on a plain background."""
-    if not MEAN_FACE.is_file():
-        pytest.skip(f"{MEAN_FACE} is missing")
-    photo = Image.new("RGB", (400, 300), (90, 110, 80))
-    photo.paste(Image.open(MEAN_FACE).convert("RGB").resize((100, 100)), (150, 60))
-    return photo, (150, 60, 250, 160)
+    """A 400x300 'photo': a real face, 110 pixels wide, on a plain background."""
+    return paste(real_face(), (150, 60), 110)
 
 
 def plain_scene() -> Image.Image:
@@ -67,26 +102,63 @@ def test_no_face_gives_nothing_and_the_centre_crop():
     assert np.array_equal(np.asarray(crop), np.asarray(centre_crop(open_photo(photo), 64)))
 
 
-def test_a_face_is_found_where_it_is(scene):
+def test_a_face_is_found_where_it_is_with_a_score(scene):
     photo, truth = scene
     boxes = find_cat_faces(photo)
     assert boxes and iou(boxes[0], truth) >= 0.5
-    for x0, y0, x1, y1 in boxes:
-        assert 0 <= x0 < x1 <= photo.width and 0 <= y0 < y1 <= photo.height
+    for box in boxes:
+        assert 0 <= box.x0 < box.x1 <= photo.width and 0 <= box.y0 < box.y1 <= photo.height
+        assert 0 < box.score <= 1
+    assert [b.score for b in boxes] == sorted((b.score for b in boxes), reverse=True)
+    assert abs(boxes[0].angle) < 10  # an upright face
     assert find_cat_faces(photo, max_faces=1) == boxes[:1]  # best first, and only one asked
     assert find_cat_faces(photo, max_faces=0) == []
 
 
-def test_windows_are_grouped_and_ranked_by_support():
-    def windows(x: float, count: int, score: float = 1.0, side: int = 50) -> list[list[float]]:
-        return [[x + i, 10 + i, x + side + i, 10 + side + i, score] for i in range(count)]
-    rows = np.array(windows(200, 4) + windows(0, 6) + windows(400, 2)  # 2: too few
-                    + windows(600, 5, score=-0.5)  # 5, but none scores 0 or more
-                    + windows(18, 3)  # overlaps the face at 0: the same face, found twice
-                    + windows(20, 3, side=25))  # inside the face at 0: its eyes, say
-    faces = _faces(rows)
-    assert [count for _, count in faces] == [6, 4]
-    assert faces[0][0][0] == pytest.approx(2.5) and faces[1][0][0] == pytest.approx(201.5)
+def test_a_box_is_four_pixels_that_keep_their_score():
+    box = Box(1.4, 2.6, 30, 40, score=0.9, angle=-12.0)
+    assert tuple(box) == (1, 3, 30, 40) and box == (1, 3, 30, 40) and len(box) == 4
+    for twin in (copy.deepcopy(box), pickle.loads(pickle.dumps(box))):
+        assert twin == box and twin.score == 0.9 and twin.angle == -12.0
+    assert (box.x0, box.y0, box.x1, box.y1) == (1, 3, 30, 40)
+
+
+def test_a_tilted_head_is_found_and_cropped_upright(scene):
+    face = real_face()
+    photo, truth = paste(face, (150, 60), 110, tilt=25.0)
+    found = find_cat_faces(photo)
+    assert found and iou(found[0], truth) >= 0.4
+    assert 12 < found[0].angle < 38
+    reference = np.asarray(face, float)
+    straightened = np.asarray(crop_face(photo, found[0]), float)
+    upright = np.asarray(crop_face(photo, found[0], straighten=False), float)
+    assert np.abs(straightened - reference).mean() < 0.8 * np.abs(upright - reference).mean()
+
+
+def test_pasted_training_faces_are_where_their_targets_say():
+    """The synthesis's geometry and the crop's agree: a pasted face, cropped from its target
+    square and tilt, is the face again."""
+    face = torch.from_numpy(np.asarray(real_face(), np.float32) / 255).permute(2, 0, 1)[None]
+    gen = torch.Generator().manual_seed(3)
+    backgrounds = torch.zeros(2, 3, 160, 160, dtype=torch.uint8)
+    images, targets, overlap = paste_faces(face, backgrounds, 128, 160, 2.0, gen)
+    best = []
+    for image, (dx, dy, log_side, tilt), share in zip(images, targets, overlap):
+        if share < 0.8:
+            continue
+        square = 160 / 2.0
+        box = square_box(80 + dx.item() * square, 80 + dy.item() * square,
+                         square * math.exp(log_side.item()))
+        photo = Image.fromarray((image.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+        crop = crop_face(photo, Box(*box, 1.0, math.degrees(tilt.item())))
+        # The middle: the edges fade into the background, and some faces were made narrower.
+        pixels = np.asarray(crop, float)[16:48, 16:48]
+        mirrored = np.asarray(crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT), float)[16:48, 16:48]
+        reference = face[0].permute(1, 2, 0).numpy()[16:48, 16:48] * 255
+        errors = sorted([np.abs(pixels - reference).mean(), np.abs(mirrored - reference).mean()])
+        assert errors[0] < errors[1]  # a pasted face may be mirrored (or narrowed), not turned
+        best.append(errors[0])
+    assert len(best) >= 10 and np.median(best) < 12
 
 
 def test_boxes_are_in_full_size_pixels_of_the_rotated_photo(scene):
@@ -103,11 +175,18 @@ def test_boxes_are_in_full_size_pixels_of_the_rotated_photo(scene):
     assert iou(find_cat_faces(sideways)[0], box) >= 0.8
 
 
-def test_crop_face_is_a_square_rgb_face(scene):
+def test_crop_face_is_a_square_rgb_face_framed_like_a_training_face(scene):
     photo, truth = scene
     box = find_cat_faces(photo)[0]
     crop = crop_face(photo, box)
     assert crop.size == (64, 64) and crop.mode == "RGB"
+    # Framed like the training face that was pasted: far closer to it than a crop moved by
+    # half the face.
+    reference = np.asarray(real_face(), float)
+    half = (box.x1 - box.x0) // 2
+    moved = crop_face(photo, (box.x0 + half, box.y0, box.x1 + half, box.y1))
+    error = np.abs(np.asarray(crop, float) - reference).mean()
+    assert error < 0.7 * np.abs(np.asarray(moved, float) - reference).mean()
     native = crop_face(jpeg(photo), box, size=None)
     assert native.width == native.height >= 80 and native.mode == "RGB"
     # A face at the photo's edge: the square moves inside instead of leaving the photo.
@@ -115,6 +194,11 @@ def test_crop_face_is_a_square_rgb_face(scene):
     assert edge.width == edge.height == 100
     face, found = face_or_centre(photo, size=96)
     assert found == box and face.size == (96, 96)
+
+
+def test_the_square_convention_round_trips():
+    cx, cy, side = face_square(square_box(100.0, 80.0, 50.0))
+    assert (cx, cy, side) == pytest.approx((100.0, 80.0, 50.0))
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA", "L", "P", "CMYK", "I;16"])
@@ -133,6 +217,7 @@ def test_tiny_and_huge_photos_do_not_crash():
     began = time.perf_counter()
     assert find_cat_faces(Image.new("RGB", (6000, 4000), (120, 130, 140))) == []
     assert find_cat_faces(np.full((4000, 6000), 0.5, np.float32)) == []
+    assert find_cat_faces(Image.new("RGB", (4000, 30), (90, 90, 90))) == []  # a thin strip
     assert time.perf_counter() - began < 5.0
 
 
@@ -148,10 +233,48 @@ def test_bad_photos_raise_photo_error(tmp_path):
         find_cat_faces(np.zeros((4, 4, 3), np.uint8))
 
 
-@pytest.mark.slow  # searches 142 full-size photos
+def test_threads_find_what_one_thread_finds(scene):
+    photo, _ = scene
+    scenes = [photo, plain_scene(), jpeg(photo)]
+    alone = [find_cat_faces(p) for p in scenes]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(find_cat_faces, scenes * 4))
+    assert together == alone * 4
+    assert [[b.score for b in boxes] for boxes in together] == \
+        [[b.score for b in boxes] for boxes in alone * 4]
+
+
+def test_shipped_weights_are_small_safetensors_and_damage_is_reported(tmp_path):
+    assert WEIGHTS.is_file() and WEIGHTS.stat().st_size <= 2_000_000
+    assert WEIGHTS.read_bytes()[8:9] == b"{"  # a safetensors header, not a pickle
+    finder = FaceFinder.load()
+    assert 0 < finder.proposal_threshold < 1 and 0 < finder.face_threshold < 1
+    broken = tmp_path / "finder.safetensors"
+    broken.write_text("not weights")
+    with pytest.raises(ModelFileError, match="face finder"):
+        FaceFinder.load(broken)
+
+
+def test_the_cascades_group_windows_and_rank_them_by_support():
+    pytest.importorskip("cv2", reason="the cascades need opencv-python-headless")
+    from kitten_mixer.faces.cascades import _faces
+
+    def windows(x: float, count: int, score: float = 1.0, side: int = 50) -> list[list[float]]:
+        return [[x + i, 10 + i, x + side + i, 10 + side + i, score] for i in range(count)]
+    rows = np.array(windows(200, 4) + windows(0, 6) + windows(400, 2)  # 2: too few
+                    + windows(600, 5, score=-0.5)  # 5, but none scores 0 or more
+                    + windows(18, 3)  # overlaps the face at 0: the same face, found twice
+                    + windows(20, 3, side=25))  # inside the face at 0: its eyes, say
+    faces = _faces(rows)
+    assert [count for _, count in faces] == [6, 4]
+    assert faces[0][0][0] == pytest.approx(2.5) and faces[1][0][0] == pytest.approx(201.5)
+
+
+@pytest.mark.slow  # searches 189 photos
 @pytest.mark.skipif(not PHOTOS_ZIP.is_file(), reason=f"{PHOTOS_ZIP} is missing")
-def test_finds_the_hand_labelled_faces():
-    labels = json.loads(BOXES.read_text())
+@pytest.mark.parametrize("photo_set", ["dev", "test"])
+def test_finds_the_hand_labelled_faces(photo_set):
+    labels = json.loads(BOX_FILES[photo_set].read_text())
     faces = matched = first_right = first_tried = 0
     with zipfile.ZipFile(PHOTOS_ZIP) as archive:
         for name, boxes in labels.items():
@@ -161,6 +284,28 @@ def test_finds_the_hand_labelled_faces():
             if boxes and found:
                 first_tried += 1
                 first_right += any(iou(b, found[0]) >= 0.5 for b in boxes)
-    assert faces >= 100
-    assert matched / faces >= MIN_RECALL
-    assert first_right / first_tried >= MIN_FIRST_PRECISION
+    assert faces >= 40
+    assert matched / faces >= MIN_RECALL[photo_set]
+    assert first_right / first_tried >= MIN_FIRST_RIGHT[photo_set]
+
+
+@pytest.mark.slow  # trains both networks for a few steps
+def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
+    from conftest import write_photos, zip_folder
+
+    import kitten_mixer.faces.training as training
+
+    monkeypatch.setattr(training, "PROPOSAL_STEPS", (3, 2))
+    monkeypatch.setattr(training, "REFINE_STEPS", (3, 2))
+    write_photos(tmp_path / "cats", 40)
+    cats = zip_folder(tmp_path / "cats", tmp_path / "cats.zip")
+    scenes = tmp_path / "scenes" / "photos"
+    write_photos(scenes, 4, size=(320, 240), fmt="jpg")
+    photos = zip_folder(tmp_path / "scenes", tmp_path / "photos.zip")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({f"photos/cat{i:03d}.jpg": [[100, 60, 180, 140]] if i else []
+                                 for i in range(4)}))
+    out = training.train_finder(cats, photos, boxes, tmp_path / "finder.safetensors")
+    finder = FaceFinder.load(out)
+    assert out.stat().st_size < 2_000_000
+    assert isinstance(finder.find(backdrop()), list)

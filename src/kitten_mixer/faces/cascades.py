@@ -1,6 +1,7 @@
-"""Finding cat faces in ordinary photos, and cropping them the way the training faces are cropped.
+"""The previous face finder, OpenCV's cat-face cascades, kept to compare the learned one with
+(benchmarks/face_finder.py).
 
-The finder runs OpenCV's two frontal cat-face Haar cascades on a small grey copy of the photo,
+It runs OpenCV's two frontal cat-face Haar cascades on a small grey copy of the photo,
 keeps every raw detection window (no OpenCV grouping), and groups the windows itself: a face is
 a cluster of overlapping windows, ranked by how many windows found it. Tilted heads are found by
 running the cascades on copies turned by +-20 degrees too, only when the upright pass finds no
@@ -9,24 +10,21 @@ well-supported face. docs/faces.md gives the method and the measured numbers.
 
 from __future__ import annotations
 
-import io
 import os
 import threading
-import warnings
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from kitten_mixer.images import Photo, centre_crop, open_photo
+from kitten_mixer.faces.box import Box, overlap
+from kitten_mixer.faces.decode import load_photo
+from kitten_mixer.images import Photo
 
 try:
     import cv2
 except ImportError as e:  # a clear hint instead of a bare ModuleNotFoundError
     raise ImportError("kitten_mixer.faces needs OpenCV 4: "
                       "pip install 'opencv-python-headless>=4.8,<5'") from e
-
-Box = tuple[int, int, int, int]
 
 # OpenCV 5 dropped these two files, hence the pin below 5.
 CASCADE_FILES = ("haarcascade_frontalcatface.xml", "haarcascade_frontalcatface_extended.xml")
@@ -58,15 +56,6 @@ DUPLICATE_INSIDE = 0.6
 # base to chin, cheek to cheek) are 6% higher and 92% as tall (medians over the labelled set).
 BOX_SHIFT = -0.06
 BOX_HEIGHT = 0.92
-# Training faces are cut lower than the face box: ears mostly cut, eyes at about 40% of the
-# height, the chin near the bottom. Calibrated on the 96 faces the finder got right in the
-# labelled photos: this side and offset make the mean crop match the mean training face best.
-CROP_SCALE = 1.0
-CROP_SHIFT = 0.075
-# Crops are cut from a copy decoded with both sides at least this long (JPEGs only): a face a
-# tenth of the photo is then still about 100 pixels wide.
-CROP_DECODE_SIDE = 1024
-
 _local = threading.local()  # OpenCV classifiers are not safe to share between threads
 
 
@@ -82,37 +71,6 @@ def _cascades() -> list[cv2.CascadeClassifier]:
             cascades.append(cascade)
         _local.cascades = cascades
     return cascades
-
-
-def _read(photo: Photo) -> tuple[Photo, str | None]:
-    """A path's bytes, so that their header can be read too, and its name for messages."""
-    if isinstance(photo, (str, os.PathLike)):
-        path = Path(photo)
-        if path.is_file():
-            return path.read_bytes(), str(photo)
-        return photo, str(photo)  # open_photo will say "no such file"
-    return photo, None
-
-
-def _load(photo: Photo, reduce_to: int | None) -> tuple[Image.Image, float, float]:
-    """The photo as RGB, decoded smaller where JPEG allows it, and the factors from its pixels
-    to those of the full-size photo (after EXIF rotation)."""
-    photo, name = _read(photo)
-    image = open_photo(photo, name, reduce_to=reduce_to)
-    if not isinstance(photo, (bytes, bytearray)):
-        return image, 1.0, 1.0  # PIL images and arrays are never reduced
-    try:
-        with warnings.catch_warnings():  # open_photo has already applied its size limit
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(photo)) as header:
-                width, height = header.size
-    except Exception:  # open_photo could read it, so this cannot really happen
-        return image, 1.0, 1.0
-    # EXIF rotation may have swapped the sides: the orientation whose shape matches is right.
-    aspect = image.width / image.height
-    if abs(height / width - aspect) < abs(width / height - aspect):
-        width, height = height, width
-    return image, width / image.width, height / image.height
 
 
 def _grey(image: Image.Image) -> tuple[np.ndarray, float]:
@@ -155,32 +113,17 @@ def _windows(grey: np.ndarray, angle: float, window: int) -> np.ndarray:
     return np.column_stack([x, y, x + w, y + h, found[:, 4]])
 
 
-def _iou(a: np.ndarray, b: np.ndarray, inside: bool = False) -> np.ndarray:
-    """Intersection over union of every box in `a` [N, 4] with every box in `b` [M, 4], or with
-    inside=True, the share of each box in `a` that lies inside each box in `b`."""
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    if inside:
-        return inter / np.maximum(area_a[:, None], 1e-9)
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def _faces(windows: np.ndarray) -> list[tuple[np.ndarray, int]]:
     """Clusters of windows that pass the thresholds, best first: (median box, window count)."""
     order = np.argsort(-windows[:, 4], kind="stable")
     windows = windows[order]
-    overlap = _iou(windows[:, :4], windows[:, :4])
+    overlaps = overlap(windows[:, :4], windows[:, :4])
     free = np.ones(len(windows), bool)
     faces = []
     for seed in range(len(windows)):  # the strongest free window gathers its neighbours
         if not free[seed]:
             continue
-        members = free & (overlap[seed] >= CLUSTER_IOU)
+        members = free & (overlaps[seed] >= CLUSTER_IOU)
         free &= ~members
         if members.sum() >= MIN_WINDOWS and windows[seed, 4] >= MIN_SCORE:
             faces.append((np.median(windows[members, :4], axis=0), int(members.sum())))
@@ -188,19 +131,19 @@ def _faces(windows: np.ndarray) -> list[tuple[np.ndarray, int]]:
     kept: list[tuple[np.ndarray, int]] = []
     for box, count in faces:
         better = np.array([k[0] for k in kept]).reshape(-1, 4)
-        if (_iou(box[None], better).max(initial=0) <= DUPLICATE_IOU
-                and _iou(box[None], better, inside=True).max(initial=0) <= DUPLICATE_INSIDE):
+        if (overlap(box[None], better).max(initial=0) <= DUPLICATE_IOU
+                and overlap(box[None], better, inside=True).max(initial=0) <= DUPLICATE_INSIDE):
             kept.append((box, count))
     return kept
 
 
-def find_cat_faces(photo: Photo, max_faces: int = 5) -> list[Box]:
-    """Boxes (x0, y0, x1, y1) of the roughly frontal cat faces in a photo, best first.
+def find_with_cascades(photo: Photo, max_faces: int = 5) -> list[Box]:
+    """Boxes of the roughly frontal cat faces in a photo, best first, scored by window count.
 
     Coordinates are pixels of the full-size photo after EXIF rotation; [] when no face is found.
     Bad input raises PhotoError.
     """
-    image, fx, fy = _load(photo, WORK_SIDE)
+    image, fx, fy = load_photo(photo, WORK_SIDE)
     grey, scale = _grey(image)
     windows = _windows(grey, 0.0, WINDOW)
     faces = _faces(windows)
@@ -210,49 +153,12 @@ def find_cat_faces(photo: Photo, max_faces: int = 5) -> list[Box]:
         faces = _faces(windows)
     width, height = image.width * fx, image.height * fy
     boxes = []
-    for (x0, y0, x1, y1), _ in faces[:max_faces]:
+    for (x0, y0, x1, y1), count in faces[:max_faces]:
         side = y1 - y0
         top = y0 + BOX_SHIFT * side + (1 - BOX_HEIGHT) / 2 * side
         x0, x1 = x0 * fx / scale, x1 * fx / scale
         y0, y1 = top * fy / scale, (top + BOX_HEIGHT * side) * fy / scale
-        box = (int(round(max(0.0, x0))), int(round(max(0.0, y0))),
-               int(round(min(width, x1))), int(round(min(height, y1))))
+        box = Box(max(0.0, x0), max(0.0, y0), min(width, x1), min(height, y1), count)
         if box[2] > box[0] and box[3] > box[1]:
             boxes.append(box)
     return boxes
-
-
-def face_square(box: Box, width: int, height: int) -> tuple[float, float, float, float]:
-    """The square (left, top, right, bottom) that crops a face box like a training face, moved
-    inside a width x height photo (and shrunk only if the photo is smaller than it)."""
-    x0, y0, x1, y1 = box
-    size = float(np.sqrt(max(x1 - x0, 1) * max(y1 - y0, 1)))
-    side = min(CROP_SCALE * size, width, height)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + CROP_SHIFT * size
-    # Moving the square in keeps the face's scale; the offset it adds is small in practice.
-    left = min(max(cx - side / 2, 0.0), width - side)
-    top = min(max(cy - side / 2, 0.0), height - side)
-    return left, top, left + side, top + side
-
-
-def crop_face(photo: Photo, box: Box, size: int | None = 64) -> Image.Image:
-    """A square RGB crop of the face in `box` (full-size pixels) framed like the training faces,
-    resized to size x size; size=None keeps the pixels of a full-size decode."""
-    image, fx, fy = _load(photo, CROP_DECODE_SIDE if size else None)
-    full_w, full_h = round(image.width * fx), round(image.height * fy)
-    left, top, right, bottom = face_square(box, full_w, full_h)
-    square = (left / fx, top / fy, right / fx, bottom / fy)
-    if size is None:  # whole pixels, and still square
-        side = max(1, min(round(square[2] - square[0]), image.width, image.height))
-        left = min(max(round(square[0]), 0), image.width - side)
-        top = min(max(round(square[1]), 0), image.height - side)
-        return image.crop((left, top, left + side, top + side))
-    return image.resize((size, size), Image.Resampling.LANCZOS, box=square, reducing_gap=3.0)
-
-
-def face_or_centre(photo: Photo, size: int = 64) -> tuple[Image.Image, Box | None]:
-    """The crop of the best face with its box, or the centre crop and None when there is none."""
-    faces = find_cat_faces(photo, max_faces=1)
-    if faces:
-        return crop_face(photo, faces[0], size), faces[0]
-    return centre_crop(open_photo(photo), size), None

@@ -1,0 +1,54 @@
+"""The finder's two small networks: one proposes face squares all over a photo, one checks each
+proposal and refines its square."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# The proposal network looks at 24-pixel windows, 4 pixels apart, on every level of a pyramid.
+PROPOSAL_WINDOW = 24
+PROPOSAL_STRIDE = 4
+# The refining network sees each proposed square, with a little context, at 48 pixels. A wide
+# margin showed it ears, which the training faces have cut, and cost real faces their scores.
+REFINE_WINDOW = 48
+REFINE_CONTEXT = 1.1
+
+
+def _conv(c_in: int, c_out: int, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel), nn.ReLU(inplace=True))
+
+
+class ProposalNet(nn.Module):
+    """Fully convolutional: for every 24-pixel window (stride 4) a face logit and the window's
+    correction to the face's square (dx, dy as shares of the window, log of the side ratio)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # 24 -> 22 -> 11 -> 9 -> 7 -> 3 -> 1: valid convolutions, so the map lines up exactly.
+        self.features = nn.Sequential(
+            _conv(3, 16), nn.MaxPool2d(2), _conv(16, 24), _conv(24, 32), nn.MaxPool2d(2),
+            _conv(32, 64))
+        self.head = nn.Conv2d(64, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1], [N, 3, H, W] -> [N, 4, (H - 24) // 4 + 1, (W - 24) // 4 + 1]."""
+        return self.head(self.features(x - 0.5))
+
+
+class RefineNet(nn.Module):
+    """For one proposed square seen with context: a face logit, the square's correction (dx, dy,
+    log side ratio) and the head's tilt (sine and cosine of the angle)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # 48 -> 46 -> 23 -> 21 -> 10 -> 8 -> 4 -> 2
+        self.features = nn.Sequential(
+            _conv(3, 16), nn.MaxPool2d(2), _conv(16, 32), nn.MaxPool2d(2), _conv(32, 64),
+            nn.MaxPool2d(2), _conv(64, 96))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(96 * 2 * 2, 128), nn.ReLU(inplace=True),
+                                  nn.Linear(128, 6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1], [N, 3, 48, 48] -> [N, 6]."""
+        return self.head(self.features(x - 0.5))
