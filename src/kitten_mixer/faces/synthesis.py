@@ -4,6 +4,7 @@ photos that hold no face."""
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -133,8 +134,6 @@ def random_squares(width: int, height: int, labelled: np.ndarray, count: int, mi
 def jpeg_like(faces: torch.Tensor, share: float, rng: np.random.Generator) -> torch.Tensor:
     """A copy of uint8 faces [N, 3, H, W] where a `share` of them went through JPEG at a random
     quality, as uploaded photos often have."""
-    import io
-
     faces = faces.clone()
     for i in np.nonzero(rng.uniform(size=len(faces)) < share)[0]:
         buffer = io.BytesIO()
