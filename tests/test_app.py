@@ -117,6 +117,18 @@ def test_each_upload_is_read_once_and_its_cat_comes_first(resources):
     assert taken[0][1] is upload and len(visitor.own) == 1
 
 
+def test_finding_the_face_can_be_turned_off_for_face_crops(resources):
+    visitor = Visitor({}, resources)
+    noise = File("1", "noise.png", png_bytes(fake_photo(3, (200, 150))))
+    found = visitor.take_uploads([noise])[0][0][1]
+    assert found.missed and found.box is None  # sought, not found: the page says so
+    centre = visitor.take_uploads([noise], find=False)[0][0][1]
+    assert not centre.missed and noise.reads == 2  # read again, the other way
+    assert centre.cat.key != found.cat.key and len(visitor.own) == 2
+    expected = resources.mixer.faces(fake_photo(3, (200, 150)), find=False)[0].image
+    assert np.array_equal(np.asarray(centre.cat.face), np.asarray(expected))
+
+
 def test_an_upload_over_the_size_limit_is_refused(resources):
     result = core.read_upload(resources, "big.jpg", b"\xff" * 2048, max_bytes=1024)
     assert result.cat is None and result.error == "too-large-upload"

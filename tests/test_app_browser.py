@@ -47,7 +47,8 @@ def choose_two(page, url: str, first: int, second: int):
     for their morph; the locator of its PNG buttons."""
     page.goto(url)
     select = page.get_by_role("button", name="Seleccionar", exact=True)
-    select.first.wait_for(timeout=60_000)
+    # The gallery's buttons arrive as the page streams in: wait for the last one.
+    select.nth(14).wait_for(timeout=60_000)
     assert select.count() == 15
     select.nth(first).click()
     page.get_by_role("button", name="Eliminar").first.wait_for(timeout=30_000)

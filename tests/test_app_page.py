@@ -222,6 +222,11 @@ def test_a_photo_without_a_face_is_centre_cropped_with_a_note(app):
     upload(app, ("noise.png", buffer.getvalue()))
     assert len(app.session_state["own"]) == 1
     assert any("noise.png: no encontramos una cara" in w.value for w in app.warning)
+    # A face crop already: untick the finder, and the centre is used without a note.
+    app.checkbox(key="find_face").uncheck().run()
+    assert not app.exception, app.exception
+    assert not any("noise.png" in w.value for w in app.warning)
+    assert len(app.session_state["own"]) == 2
 
 
 @pytest.mark.slow

@@ -154,15 +154,11 @@ def _decode_distinct(names: list[str], read: Callable[[str], bytes],
 
 
 def _face_array(data: bytes, size: int | tuple[int, int], name: str) -> np.ndarray:
-    """A whole-scene photo cropped around its best cat face; a small one centre-cropped."""
-    from kitten_mixer.faces import face_or_centre  # OpenCV loads only when faces are sought
+    """A whole-scene photo cropped around its best cat face; a face crop centre-cropped."""
+    from kitten_mixer.faces import face_or_centre  # the finder loads only when faces are sought
 
-    height, width = (size, size) if isinstance(size, int) else size
-    photo = open_photo(data, name)
-    if height != width or max(photo.size) <= 2 * max(height, width):
-        return photo_to_array(photo, size, name=name)
-    face, _ = face_or_centre(data, size=height)
-    return np.asarray(face)
+    open_photo(data, name)  # names the file in the error when it cannot be read
+    return np.asarray(face_or_centre(data, size).image)
 
 
 class FaceLoader:

@@ -4,6 +4,7 @@ cats."""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +16,8 @@ from PIL import Image
 
 from kitten_mixer.device import DEFAULT_DEVICE, resolve_device
 from kitten_mixer.errors import ModelFileError, MorphError
-from kitten_mixer.images import Photo, photos_to_tensor, tensor_to_images
+from kitten_mixer.faces import FaceCrop, face_or_centre
+from kitten_mixer.images import Photo, tensor_to_images
 from kitten_mixer.model import VAE, load_model
 from kitten_mixer.morph import (
     DEFAULT_METHOD,
@@ -31,16 +33,25 @@ from kitten_mixer.shipping.sampler import GaussianMixture, load_sampler
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "default"
 
 
+class NoFaceFound(UserWarning):
+    """A whole-scene photo in which no cat face was found: its centre crop was used."""
+
+
 def _is_latent(x: Any) -> bool:
     return isinstance(x, (torch.Tensor, np.ndarray)) and np.ndim(x) == 1
+
+
+def _label(photo: Photo, index: int) -> str:
+    return str(photo) if isinstance(photo, (str, os.PathLike)) else f"photo {index + 1}"
 
 
 class KittenMixer:
     """A trained cat VAE ready to use. Deterministic: a cat's code is its posterior mean.
 
-    Photos may be paths, bytes, PIL images or arrays, of any size and colour mode; they are
-    centre-cropped to the model's size. Safe to call from several threads at once: nothing
-    here mutates shared state, and the model runs in inference mode.
+    Photos may be paths, bytes, PIL images or arrays, of any size and colour mode. A
+    whole-scene photo is cropped around its cat's face the way the training faces were cropped
+    (see `faces`); `find=False` centre-crops every photo instead. Safe to call from several
+    threads at once: nothing here mutates shared state, and the model runs in inference mode.
     """
 
     def __init__(self, model: VAE, config: dict[str, Any] | None = None,
@@ -66,12 +77,27 @@ class KittenMixer:
     def latent_dims(self) -> int:
         return self.model.config.latent_dims
 
-    def centre_crops(self, photos: Photo | Sequence[Photo]) -> torch.Tensor:
-        """The photos' centre crops at the model's size, as the floats [N, 3, H, W] in [0, 1]
-        the model reads."""
+    def faces(self, photos: Photo | Sequence[Photo], find: bool = True) -> list[FaceCrop]:
+        """Each photo as the face the model reads, with the face's box (see `face_or_centre`).
+
+        With `find`, whole-scene photos are cropped around their best cat face; photos no
+        larger than twice the model's size are face crops already and are only centre-cropped.
+        A photo in which no face is found is centre-cropped, with a NoFaceFound warning that
+        names it. Bad input raises PhotoError.
+        """
         if not isinstance(photos, (list, tuple)):
             photos = [photos]
-        return photos_to_tensor(list(photos), self.image_size).float().div_(255)
+        crops = [face_or_centre(photo, self.image_size, find) for photo in photos]
+        for i, crop in enumerate(crops):
+            if crop.missed:
+                warnings.warn(NoFaceFound(f"{_label(photos[i], i)}: no cat face found, "
+                                          "using the centre of the photo"), stacklevel=2)
+        return crops
+
+    def _face_tensor(self, photos: Photo | Sequence[Photo], find: bool) -> torch.Tensor:
+        """The photos' faces as the floats [N, 3, H, W] in [0, 1] the model reads."""
+        arrays = np.stack([np.asarray(crop.image) for crop in self.faces(photos, find)])
+        return torch.from_numpy(arrays).permute(0, 3, 1, 2).float().div_(255)
 
     @torch.inference_mode()
     def posterior(self, faces: torch.Tensor, batch_size: int = 256
@@ -86,9 +112,9 @@ class KittenMixer:
             log_vars.append(log_var.float().cpu())
         return torch.cat(means), torch.cat(log_vars)
 
-    def encode(self, photos: Photo | Sequence[Photo]) -> torch.Tensor:
+    def encode(self, photos: Photo | Sequence[Photo], find: bool = True) -> torch.Tensor:
         """The latent codes (posterior means) of photos: [N, latent_dims], on the CPU."""
-        return self.posterior(self.centre_crops(photos))[0]
+        return self.posterior(self._face_tensor(photos, find))[0]
 
     @torch.inference_mode()
     def decode_tensor(self, latents: torch.Tensor | np.ndarray, batch_size: int = 256
@@ -108,19 +134,21 @@ class KittenMixer:
         """Latent codes [N, latent_dims] (or one code) as RGB images of the model's size."""
         return tensor_to_images(self.decode_tensor(latents))
 
-    def reconstruct(self, photos: Photo | Sequence[Photo]) -> list[Image.Image]:
+    def reconstruct(self, photos: Photo | Sequence[Photo], find: bool = True
+                    ) -> list[Image.Image]:
         """Each photo as the model sees and redraws it."""
-        return self.decode(self.encode(photos))
+        return self.decode(self.encode(photos, find))
 
-    def _code_and_face(self, cat: Photo | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _code_and_face(self, cat: Photo | torch.Tensor, find: bool
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A cat's code, and its face as the model saw it ([1, 3, H, W]; None for a code)."""
         if _is_latent(cat):
             return torch.as_tensor(cat, dtype=torch.float32), None
-        face = self.centre_crops(cat)
+        face = self._face_tensor(cat, find)
         return self.posterior(face)[0][0], face
 
     def morph(self, a: Photo | torch.Tensor, b: Photo | torch.Tensor, steps: int = 11,
-              method: str = DEFAULT_METHOD) -> Morph:
+              method: str = DEFAULT_METHOD, find: bool = True) -> Morph:
         """The morph from cat a to cat b: `steps` kittens, t = 0 to 1 inclusive, and the two
         cats' faces when both came as photos.
 
@@ -129,16 +157,18 @@ class KittenMixer:
         """
         check_steps(steps)
         check_method(method)
-        (code_a, face_a), (code_b, face_b) = self._code_and_face(a), self._code_and_face(b)
+        (code_a, face_a), (code_b, face_b) = (self._code_and_face(a, find),
+                                              self._code_and_face(b, find))
         frames = self.decode(interpolate_latents(code_a, code_b, steps, method))
         if face_a is None or face_b is None:
             return Morph(frames)
         return Morph(frames, tuple(tensor_to_images(torch.cat([face_a, face_b]))))
 
     def interpolate(self, a: Photo | torch.Tensor, b: Photo | torch.Tensor, steps: int = 11,
-                    method: str = DEFAULT_METHOD) -> list[Image.Image]:
-        """The frames of `morph(a, b, steps, method)`: `steps` images, t = 0 to 1 inclusive."""
-        return self.morph(a, b, steps, method).frames
+                    method: str = DEFAULT_METHOD, find: bool = True) -> list[Image.Image]:
+        """The frames of `morph(a, b, steps, method, find)`: `steps` images, t = 0 to 1
+        inclusive."""
+        return self.morph(a, b, steps, method, find).frames
 
     @cached_property
     def sampler(self) -> GaussianMixture:
@@ -161,15 +191,16 @@ class KittenMixer:
             raise ModelFileError("this model was not loaded from a folder: it has no genes")
         return load_genes(self.folder)
 
-    def tune(self, cat: Photo | torch.Tensor, values: Mapping[int, float]) -> torch.Tensor:
+    def tune(self, cat: Photo | torch.Tensor, values: Mapping[int, float], find: bool = True
+             ) -> torch.Tensor:
         """A cat's code (from a photo or a code) moved along its genes: `{0: 1.5, 3: -1}` adds
         1.5 spreads of real cats along gene 0 and takes one away along gene 3. Decode it to see
         the tuned cat."""
-        return self.genes.tune(self._code_and_face(cat)[0], values)
+        return self.genes.tune(self._code_and_face(cat, find)[0], values)
 
     def mix(self, cats: Sequence[Photo | torch.Tensor],
             weights: Sequence[float] | None = None,
-            method: str = DEFAULT_METHOD) -> Image.Image:
+            method: str = DEFAULT_METHOD, find: bool = True) -> Image.Image:
         """One kitten from several cats (photos or codes), weighted (equally by default).
 
         See `mix_latents` for the methods: mixing two cats weighted 1 - t and t gives the
@@ -178,5 +209,5 @@ class KittenMixer:
         if len(cats) == 0:  # cats may be a tensor of codes [N, latent_dims]
             raise MorphError("a mix needs at least one cat")
         check_method(method)
-        codes = torch.stack([self._code_and_face(cat)[0] for cat in cats])
+        codes = torch.stack([self._code_and_face(cat, find)[0] for cat in cats])
         return self.decode(mix_latents(codes, weights, method))[0]

@@ -7,8 +7,13 @@ docs/faces.md gives the method and the measured numbers.
 
 from __future__ import annotations
 
+import io
 import math
+import os
+import warnings
+from typing import NamedTuple
 
+import numpy as np
 from PIL import Image
 
 from kitten_mixer.faces.box import Box, square_box
@@ -17,7 +22,7 @@ from kitten_mixer.faces.decode import load_photo
 from kitten_mixer.faces.learned import DECODE_SIDE, default_finder
 from kitten_mixer.images import Photo, centre_crop, open_photo
 
-__all__ = ["Box", "crop_face", "face_or_centre", "find_cat_faces"]
+__all__ = ["Box", "FaceCrop", "crop_face", "face_or_centre", "find_cat_faces"]
 
 
 def find_cat_faces(photo: Photo, max_faces: int = 5) -> list[Box]:
@@ -37,9 +42,50 @@ def find_cat_faces(photo: Photo, max_faces: int = 5) -> list[Box]:
     return boxes
 
 
-def face_or_centre(photo: Photo, size: int = 64) -> tuple[Image.Image, Box | None]:
-    """The crop of the best face with its box, or the centre crop and None when there is none."""
-    faces = find_cat_faces(photo, max_faces=1)
-    if faces:
-        return crop_face(photo, faces[0], size), faces[0]
-    return centre_crop(open_photo(photo), size), None
+class FaceCrop(NamedTuple):
+    """A photo cropped for the model: the face, its box in the full-size photo (None for a
+    centre crop), and whether the finder looked for a face."""
+
+    image: Image.Image
+    box: Box | None
+    sought: bool
+
+    @property
+    def missed(self) -> bool:
+        """The finder looked and found no face: the crop is the photo's centre."""
+        return self.sought and self.box is None
+
+
+def face_or_centre(photo: Photo, size: int | tuple[int, int] = 64, find: bool = True
+                   ) -> FaceCrop:
+    """The one way a photo becomes a face for the model (library, command line and app).
+
+    A whole-scene photo is cropped around its best cat face, framed and straightened like the
+    training faces; with no face found, its centre crop is used. A photo no larger than twice
+    `size` is a face crop already (a training face, a gallery crop) and is centre-cropped as it
+    is, and so is every photo when `find` is False. Faces are square: for a size (height,
+    width) that is not, every photo is centre-cropped. Bad input raises PhotoError.
+    """
+    side = size if isinstance(size, int) else size[0] if size[0] == size[1] else None
+    if find and side is not None and not _is_face_crop(photo, side):
+        faces = find_cat_faces(photo, max_faces=1)
+        if faces:
+            return FaceCrop(crop_face(photo, faces[0], side), faces[0], True)
+        return FaceCrop(centre_crop(open_photo(photo), size), None, True)
+    return FaceCrop(centre_crop(open_photo(photo), size), None, False)
+
+
+def _is_face_crop(photo: Photo, size: int) -> bool:
+    """Whether the photo's longer side is at most twice `size` (read from its header only)."""
+    if isinstance(photo, Image.Image):
+        return max(photo.size) <= 2 * size
+    if isinstance(photo, np.ndarray):
+        return max(photo.shape[:2]) <= 2 * size
+    try:
+        source = io.BytesIO(photo) if isinstance(photo, (bytes, bytearray)) else os.fspath(photo)
+        with warnings.catch_warnings():  # a huge photo is the decoder's to refuse
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source) as header:
+                return max(header.size) <= 2 * size
+    except Exception:  # not an image: the finder's decoder says what is wrong with it
+        return False

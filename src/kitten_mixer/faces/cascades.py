@@ -23,8 +23,7 @@ from kitten_mixer.images import Photo
 try:
     import cv2
 except ImportError as e:  # a clear hint instead of a bare ModuleNotFoundError
-    raise ImportError("kitten_mixer.faces needs OpenCV 4: "
-                      "pip install 'opencv-python-headless>=4.8,<5'") from e
+    raise ImportError("the cascades need OpenCV 4: pip install 'kitten-mixer[cascades]'") from e
 
 # OpenCV 5 dropped these two files, hence the pin below 5.
 CASCADE_FILES = ("haarcascade_frontalcatface.xml", "haarcascade_frontalcatface_extended.xml")

@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from kitten_mixer.errors import ModelFileError
 from kitten_mixer.faces.box import overlap, squares_to_boxes, suppress
@@ -25,6 +23,7 @@ from kitten_mixer.faces.networks import (
     ProposalNet,
     RefineNet,
 )
+from kitten_mixer.storage import read_tensors, write_tensors
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "faces" / "finder.safetensors"
 # JPEGs decode at 1/2, 1/4 or 1/8 scale while both sides stay at least this long: the pyramid's
@@ -63,16 +62,15 @@ class FaceFinder:
     @classmethod
     def load(cls, path: str | os.PathLike = WEIGHTS) -> FaceFinder:
         """The finder saved at `path` (safetensors: no code runs while loading)."""
+        tensors, metadata = read_tensors(path)
         try:
-            with safe_open(str(path), framework="pt") as f:
-                tensors = {key: f.get_tensor(key) for key in f.keys()}
-                settings = json.loads((f.metadata() or {}).get("thresholds", "{}"))
+            settings = json.loads(metadata.get("thresholds", "{}"))
             proposal, refine = ProposalNet(), RefineNet()
             proposal.load_state_dict(_part(tensors, "proposal."))
             refine.load_state_dict(_part(tensors, "refine."))
-        except (OSError, RuntimeError, ValueError, KeyError, SafetensorError) as e:
+            return cls(proposal, refine, **settings)
+        except (RuntimeError, ValueError, TypeError) as e:
             raise ModelFileError(f"{path}: not a face finder's weights ({e})") from None
-        return cls(proposal, refine, **settings)
 
     def save(self, path: str | os.PathLike) -> None:
         """Both networks as 16-bit floats (half the size; the scores move by under 0.001)."""
@@ -81,8 +79,7 @@ class FaceFinder:
                    for key, value in net.state_dict().items()}
         thresholds = {"proposal_threshold": self.proposal_threshold,
                       "face_threshold": self.face_threshold}
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(path), metadata={"thresholds": json.dumps(thresholds)})
+        write_tensors(path, tensors, metadata={"thresholds": json.dumps(thresholds)})
 
     @torch.no_grad()
     def propose(self, image: Image.Image,

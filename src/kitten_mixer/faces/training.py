@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from kitten_mixer.data import load_faces
+from kitten_mixer.errors import DataError
 from kitten_mixer.faces.box import face_square, overlap, squares_to_boxes
 from kitten_mixer.faces.decode import load_photo
 from kitten_mixer.faces.learned import DECODE_SIDE, MIN_FACE, FaceFinder, windows
@@ -73,9 +74,16 @@ class Photos:
 
 def load_photos(photos_zip: str | os.PathLike, boxes_json: str | os.PathLike) -> Photos:
     """The photos named in `boxes_json` (and no other), and their mirror images."""
-    labels = json.loads(Path(boxes_json).read_text())
+    labels = _read_boxes(boxes_json)
     images, squares = [], []
-    with zipfile.ZipFile(photos_zip) as archive:
+    try:
+        archive = zipfile.ZipFile(photos_zip)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise DataError(f"{photos_zip}: not a zip of photos ({e})") from None
+    with archive:
+        missing = sorted(set(labels) - set(archive.namelist()))
+        if missing:
+            raise DataError(f"{photos_zip}: has no {missing[0]}, named in {boxes_json}")
         for name, boxes in labels.items():
             image, fx, fy = load_photo(archive.read(name), DECODE_SIDE)
             square = np.array([face_square((x0 / fx, y0 / fy, x1 / fx, y1 / fy))
@@ -85,6 +93,22 @@ def load_photos(photos_zip: str | os.PathLike, boxes_json: str | os.PathLike) ->
             images += [image, ImageOps.mirror(image)]
             squares += [square, mirrored]
     return Photos(images, squares)
+
+
+def _read_boxes(boxes_json: str | os.PathLike) -> dict[str, list[list[float]]]:
+    """{photo name in the zip: [[x0, y0, x1, y1], ...]}, checked."""
+    try:
+        labels = json.loads(Path(boxes_json).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{boxes_json}: cannot be read as JSON ({e})") from None
+    shape_ok = isinstance(labels, dict) and labels and all(
+        isinstance(boxes, list) and all(
+            isinstance(box, list) and len(box) == 4
+            and all(isinstance(v, (int, float)) for v in box) for box in boxes)
+        for boxes in labels.values())
+    if not shape_ok:
+        raise DataError(f"{boxes_json}: expected {{photo name: [[x0, y0, x1, y1], ...]}}")
+    return labels
 
 
 def photo_windows(photos: Photos, per_photo: int, size: int, context: float,
@@ -228,8 +252,8 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     began = time.perf_counter()
+    photos = load_photos(photos_zip, boxes_json)  # first: a bad box file fails at once
     faces = jpeg_like(load_faces(cats_zip).images, 0.3, rng)
-    photos = load_photos(photos_zip, boxes_json)
     teaching = photos.halves()[0]
     log.info("%d faces, %d photos with their mirrors (%.0f s)", len(faces), len(photos.images),
              time.perf_counter() - began)

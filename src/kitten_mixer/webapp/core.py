@@ -53,7 +53,8 @@ class Parent:
 class Cat:
     """One cat the app can mix: its face (what the model sees) and its latent code."""
 
-    key: str  # unique in a session: "g:<id>" gallery, "u:<hash>" upload, "k:<seed>:<i>" new
+    key: str  # unique in a session: "g:<id>" gallery, "u:<hash>" upload ("u:<hash>:centre"
+    #           when the face was not sought), "k:<seed>:<i>" new
     # kitten, "c:<n>" kept kitten (a kept new kitten keeps its "k:" key)
     name: str
     code: torch.Tensor
@@ -209,18 +210,20 @@ class Upload:
     preview: Image.Image | None = None  # the photo, small, with the face's box drawn
     box: Box | None = None
     error: str | None = None  # a PhotoError reason, or "too-large-upload"
+    missed: bool = False  # the face was sought and not found: the photo's centre is used
 
 
-def read_upload(resources: Resources, name: str, data: bytes,
+def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
                 max_bytes: int = MAX_UPLOAD_MB * 1024 * 1024) -> Upload:
-    """Find the cat's face in an uploaded photo, crop it like the training faces and encode it.
+    """Find the cat's face in an uploaded photo, crop it like the training faces and encode it
+    (the library's `face_or_centre`; with `find` False, its centre crop).
 
     Never raises on bad input: the result's `error` says what was wrong.
     """
     if len(data) > max_bytes:
         return Upload(name, error="too-large-upload")
     try:
-        face, box = face_or_centre(data, size=resources.mixer.image_size[0])
+        face, box, sought = face_or_centre(data, resources.mixer.image_size, find)
         preview = open_photo(data, name)
     except PhotoError as e:
         return Upload(name, error=e.reason)
@@ -232,10 +235,11 @@ def read_upload(resources: Resources, name: str, data: bytes,
         draw.rectangle([round(v * scale) for v in box], outline=(255, 64, 64),
                        width=max(2, preview.width // 100))
     preview.thumbnail((320, 320))
-    code = resources.mixer.encode(face)[0]
+    code = resources.mixer.encode(face, find=False)[0]
     digest = hashlib.sha256(data).hexdigest()[:16]
-    cat = Cat(f"u:{digest}", _short_name(name), code, face, "upload")
-    return Upload(name, cat, preview, box)
+    cat = Cat(f"u:{digest}" if find else f"u:{digest}:centre", _short_name(name), code, face,
+              "upload")
+    return Upload(name, cat, preview, box, missed=sought and box is None)
 
 
 def _photo_width(data: bytes) -> float:

@@ -92,7 +92,8 @@ def sidebar(visitor: Visitor) -> tuple[int, str]:
         files = st.file_uploader(t("upload_label"), type=["jpg", "jpeg", "png", "webp"],
                                  accept_multiple_files=True, help=t("upload_help"),
                                  key="uploader")
-        uploads(visitor, files or [])
+        find = st.checkbox(t("find_face"), value=True, help=t("find_face_help"), key="find_face")
+        uploads(visitor, files or [], find)
         st.header(t("kittens"))
         st.button(t("kittens_button"), on_click=act, args=(draw_kittens, visitor),
                   help=t("kittens_help"), key="kittens", disabled=not RESOURCES.can_sample)
@@ -106,18 +107,18 @@ def sidebar(visitor: Visitor) -> tuple[int, str]:
     return steps, method
 
 
-def uploads(visitor: Visitor, files: list) -> None:
+def uploads(visitor: Visitor, files: list, find: bool) -> None:
     """Every uploaded file: its photo with the face found, or why it cannot be used."""
-    taken, added = visitor.take_uploads(files)
+    taken, added = visitor.take_uploads(files, find)
     for file_id, upload in taken:
         if upload.error:
             key = f"err_{upload.error}" if f"err_{upload.error}" in TEXTS else "err_other"
             st.error(t(key, name=upload.name, mb=core.MAX_UPLOAD_MB))
             continue
         st.image(upload.preview, width="stretch")
-        if upload.box is None:
+        if upload.missed:
             st.warning(t("no_face", name=upload.name))
-        else:
+        elif upload.box is not None:
             st.caption(t("face_found", name=upload.name))
         st.button(t("select"), key=f"upload-{file_id}", on_click=visitor.choose,
                   args=(upload.cat.key,), disabled=not visitor.can_choose(upload.cat.key))

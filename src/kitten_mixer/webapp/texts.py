@@ -118,6 +118,11 @@ TEXTS: dict[str, dict[str, str]] = {
                           "entrenamiento. Las fotos no salen de este servidor.",
                     "en": "The cat's face is found and cropped like the training faces. "
                           "Photos stay on this server."},
+    "find_face": {"es": "Buscar la cara del gato", "en": "Find the cat's face"},
+    "find_face_help": {"es": "Desmárcalo si tus fotos ya son caras recortadas: se usará su "
+                             "centro tal cual.",
+                       "en": "Untick it when your photos are face crops already: their centre "
+                             "is used as it is."},
     "face_found": {"es": "{name}: cara encontrada (recuadro rojo).",
                    "en": "{name}: face found (red box)."},
     "no_face": {"es": "{name}: no encontramos una cara de gato; usamos el centro de la foto. "

@@ -161,19 +161,23 @@ class Visitor:
         kept = self.own[key] = replace(cat, name=kept_name(self.state["kept"]), origin="kept")
         return kept
 
-    def take_uploads(self, files: Sequence[UploadedFile]) -> tuple[list[tuple[str, Upload]], int]:
-        """Each file the uploader holds as (its id, what became of it), reading each file once,
-        and how many new cats they brought (added to the visitor's own)."""
+    def take_uploads(self, files: Sequence[UploadedFile], find: bool = True
+                     ) -> tuple[list[tuple[str, Upload]], int]:
+        """Each file the uploader holds as (its id, what became of it), reading each file once
+        for each way of cropping it (`find`: around the cat's face, or its centre), and how
+        many new cats they brought (added to the visitor's own)."""
         seen = self.state["uploads"]
-        new = []
+        new, taken = [], []
         for file in files:
-            if file.file_id not in seen:
-                seen[file.file_id] = read_upload(self.resources, file.name, file.getvalue())
-                if seen[file.file_id].cat is not None:
-                    new.append(seen[file.file_id].cat)
+            key = f"{file.file_id}:{'face' if find else 'centre'}"
+            if key not in seen:
+                seen[key] = read_upload(self.resources, file.name, file.getvalue(), find)
+                if seen[key].cat is not None:
+                    new.append(seen[key].cat)
+            taken.append((file.file_id, seen[key]))
         if new:
             self.add_own(new)
-        return [(file.file_id, seen[file.file_id]) for file in files], len(new)
+        return taken, len(new)
 
     def turn_page(self, step: int) -> None:
         self.state["page"] += step
