@@ -3,8 +3,9 @@
 Each visitor is a websocket client that speaks Streamlit's protocol (st_client.py), not a
 browser: it opens a session, chooses two cats with the gallery's select buttons, waits for the
 morph, moves the mix slider and, when the page has them (found by their widget keys), keeps a
-kitten and moves a gene slider; then it removes its cats and starts again, and now and then
-turns the gallery's page first. Visitors act as soon as their last page has arrived (no
+kitten, opens the genes' panel and moves a gene slider, chooses a third cat and moves a share
+of the blend; then it removes its cats and starts again, and now and then turns the gallery's
+page first. Visitors act as soon as their last page has arrived (no
 thinking time unless --think), so this is the most load N visitors can make.
 
 Measured at 1, 5, 20 and 50 visitors for 60 s each (--clients, --seconds): morphs a second,
@@ -50,7 +51,7 @@ from kitten_mixer.webapp.launch import app_environment
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 from serve_many import serve_many  # noqa: E402  (deploy/ is a folder of scripts)
 
-KINDS = ("choose", "morph", "mix", "keep", "gene", "remove", "page")
+KINDS = ("choose", "morph", "mix", "keep", "panel", "gene", "blend", "remove", "page")
 
 
 @dataclass
@@ -78,6 +79,8 @@ class Settings:
     think: float
     keep: re.Pattern
     gene: re.Pattern
+    share: re.Pattern
+    panel: str  # the key of the genes' panel
 
 
 class LoadVisitor:
@@ -158,9 +161,7 @@ class LoadVisitor:
         sliders = [k for k, w in page.widgets.items() if w.kind == "slider" and not w.disabled]
         steps = [("mix", "ratio" if "ratio" in sliders else None),
                  ("keep", next((k for k in page.keys("") if self.settings.keep.search(k)
-                                and page.widgets[k].kind == "button"), None)),
-                 ("gene", rng.choice([k for k in sliders if self.settings.gene.search(k)]
-                                     or [None]))]
+                                and page.widgets[k].kind == "button"), None))]
         for kind, key in steps:
             if key is None or time.monotonic() >= deadline:
                 continue
@@ -168,10 +169,36 @@ class LoadVisitor:
                 page = await self.act(kind, session.click(key))
             else:
                 page = await self.act(kind, session.slide(key, self.slider_value(page, key)))
+        page = await self.tune(page, deadline)
+        page = await self.blend(page, deadline)
         for _ in range(8):  # the chosen cats, one by one: up to the most a blend takes, and more
             if not (chosen := page.keys("remove-")) or time.monotonic() >= deadline:
                 break
             page = await self.act("remove", session.click(chosen[0]))
+
+    async def tune(self, page: Page, deadline: float) -> Page:
+        """Open the genes' panel (when the page has one) and move one of its sliders."""
+        if self.settings.panel in page.widgets and time.monotonic() < deadline:
+            page = await self.act("panel", self.session.open_panel(self.settings.panel))
+        genes = [k for k, w in page.widgets.items()
+                 if w.kind == "slider" and not w.disabled and self.settings.gene.search(k)]
+        if genes and time.monotonic() < deadline:
+            key = self.rng.choice(genes)
+            page = await self.act("gene", self.session.slide(key, self.slider_value(page, key)))
+        return page
+
+    async def blend(self, page: Page, deadline: float) -> Page:
+        """Choose a third cat (the page then blends them) and move one cat's share."""
+        others = [k for k in page.keys("select-")]
+        if not others or time.monotonic() >= deadline:
+            return page
+        page = await self.act("blend", self.session.click(self.rng.choice(others)))
+        shares = [k for k in page.keys("") if self.settings.share.search(k)
+                  and page.widgets[k].kind == "slider"]
+        if shares and time.monotonic() < deadline:
+            key = self.rng.choice(shares)
+            page = await self.act("blend", self.session.slide(key, self.slider_value(page, key)))
+        return page
 
     def slider_value(self, page: Page, key: str) -> float:
         low, high, step = page.widgets[key].span
@@ -274,7 +301,8 @@ def report(level: Level, where: str) -> str:
     for example in tally.examples:
         print(f"    {example}")
     return (f"| {level.clients} | {where} | {rate:.2f} | "
-            f"{_p50_p95(tally.server_ms['morph'])} | {_p50_p95(runs)} | {errors} | "
+            f"{_p50_p95(tally.server_ms['morph'])} | {_p50_p95(tally.server_ms['gene'])} | "
+            f"{_p50_p95(tally.server_ms['blend'])} | {_p50_p95(runs)} | {errors} | "
             f"{server_cores} / {mine:.2f} / {others:.2f} |")
 
 
@@ -351,6 +379,10 @@ def main() -> None:
                              "clicked (default: ^keep-mix$, the mixed kitten's)")
     parser.add_argument("--gene-key", default=r"^gene-",
                         help="regex of the gene sliders' keys, one is moved (default: ^gene-)")
+    parser.add_argument("--share-key", default=r"^share-",
+                        help="regex of the blend's share sliders' keys (default: ^share-)")
+    parser.add_argument("--panel-key", default="tune",
+                        help="the key of the genes' panel, opened first (default: tune)")
     parser.add_argument("--model", help="a saved-model folder (default: the shipped model)")
     parser.add_argument("--gallery", help="a folder or zip of photos (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help="for the visitors' choices")
@@ -365,7 +397,8 @@ def main() -> None:
     rows, seen = [], set()
     with target(args) as server:
         settings = Settings(server.url, args.timeout, args.next_chance, args.think,
-                            re.compile(args.keep_key), re.compile(args.gene_key))
+                            re.compile(args.keep_key), re.compile(args.gene_key),
+                            re.compile(args.share_key), args.panel_key)
         print(f"load: {server.name} ({server.url}); {', '.join(map(str, args.clients))} "
               f"visitors, {args.seconds:.0f} s each, load average {os.getloadavg()[0]:.1f}")
         for i, clients in enumerate(args.clients):
@@ -377,9 +410,10 @@ def main() -> None:
                 print(f"  tracebacks in the apps' output: {tracebacks}"
                       + (f"; lines in haproxy's log (errors only): {proxy}"
                          if server.proxy_log else ""))
-    print("\n| clients | server | morphs/s | morph p50 / p95 ms | every run p50 / p95 ms | "
-          "errors | busy cores: server / load script / others |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| clients | server | morphs/s | morph p50 / p95 ms | gene p50 / p95 ms | "
+          "blend p50 / p95 ms | every run p50 / p95 ms | errors | "
+          "busy cores: server / load script / others |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -1,8 +1,8 @@
 """Morph latency: how long `KittenMixer.interpolate` takes to morph one cat into another.
 
 One morph encodes two photos and decodes 11 steps (`interpolate(a, b, steps=11)`), photo
-preparation and PIL output included. The goal is a median under 10 ms on the CPU. Encoding the
-two photos and decoding the 11 codes are also timed alone, to show where the time goes.
+preparation and PIL output included. Encoding the two photos and decoding the 11 codes are
+also timed alone, to show where the time goes. It ends with the README's sentence.
 
     python benchmarks/morph_latency.py                    # the shipped default model
     python benchmarks/morph_latency.py --model runs/my-run --repeats 100 --threads 2
@@ -26,7 +26,6 @@ from PIL import Image
 from kitten_mixer import PRESETS, VAE, KittenMixer
 from kitten_mixer.mixer import DEFAULT_MODEL
 
-GOAL_MS = 10.0
 STEPS = 11
 
 
@@ -91,9 +90,10 @@ def main() -> None:
     print(f"{'what':<28} {'median ms':>10} {'p90 ms':>8}")
     for what, times in timings.items():
         print(f"{what:<28} {statistics.median(times):>10.2f} {p90(times):>8.2f}")
-    median = statistics.median(next(iter(timings.values())))
-    verdict = "pass" if median < GOAL_MS else "FAIL"
-    print(f"\n{verdict}: median {median:.1f} ms (goal < {GOAL_MS:.0f} ms)")
+    morphs = next(iter(timings.values()))
+    print(f"\nREADME: one morph with the shipped model (encode 2 photos, decode {STEPS} steps, PIL "
+          f"images out) takes **{statistics.median(morphs):.1f} ms** median "
+          f"(p90 {p90(morphs):.1f} ms) on {torch.get_num_threads()} threads")
 
 
 if __name__ == "__main__":

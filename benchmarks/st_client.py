@@ -6,7 +6,8 @@ What it mimics of Streamlit's frontend (1.67): a GET of the page first, which br
 (a sticky proxy's among them); the websocket on /_stcore/stream with the subprotocols
 ["streamlit", XSRF token or placeholder, last session id when reconnecting]; a rerun_script
 message per interaction carrying the values of the widgets it has set, and a button click as a
-trigger value on the button's widget id. It does not fetch the pictures a run refers to.
+trigger value on the button's widget id, a panel (a keyed st.expander) opened or folded as a
+bool value. It does not fetch the pictures a run refers to.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Widget:
     """A widget as a run drew it."""
 
     id: str
-    kind: str  # the element's type: "button", "slider", "radio", ...
+    kind: str  # the element's type: "button", "slider", "radio", ..., "expandable"
     disabled: bool
     span: tuple[float, float, float] = (0, 0, 0)  # a slider's min, max and step
     fragment: str = ""  # the fragment that drew it: its input reruns only that fragment
@@ -64,6 +65,13 @@ class Page:
         """The page a fragment's run starts from: this one, but no problems or time yet."""
         return Page(dict(self.widgets), list(self.headings), list(self.media),
                     list(self.captions))
+
+    def add_block(self, block, fragment: str = "") -> None:
+        """A keyed panel (st.expander with a key) is a widget too: its value is open or not."""
+        if block.WhichOneof("type") == "expandable" and block.expandable.id.startswith(ID_PREFIX):
+            key = block.expandable.id[len(ID_PREFIX):].split("-", 1)[-1]
+            self.widgets[key] = Widget(block.expandable.id, "expandable", False,
+                                       fragment=fragment)
 
     def add(self, element, fragment: str = "") -> None:
         kind = element.WhichOneof("type")
@@ -100,6 +108,7 @@ class WebsocketVisitor:
         self._socket = None
         self._page_hash = ""  # the page's script hash, from new_session: sent with each rerun
         self._values: dict[str, float] = {}  # the sliders this visitor has moved, by user key
+        self._panels: dict[str, bool] = {}  # the panels it has opened or folded
 
     async def __aenter__(self) -> WebsocketVisitor:
         return self
@@ -144,6 +153,12 @@ class WebsocketVisitor:
         self._values[key] = value
         return await self.rerun(fragment=fragment)
 
+    async def open_panel(self, key: str, open_: bool = True) -> Page:
+        """Open (or fold) the keyed panel with this user key."""
+        fragment = self._widget(key).fragment
+        self._panels[key] = open_
+        return await self.rerun(fragment=fragment)
+
     def _widget(self, key: str) -> Widget:
         try:
             return self.page.widgets[key]
@@ -164,6 +179,9 @@ class WebsocketVisitor:
             if key in self.page.widgets:
                 state = run.widget_states.widgets.add(id=self.page.widgets[key].id)
                 state.double_array_value.data.append(value)
+        for key, open_ in self._panels.items():
+            if key in self.page.widgets:
+                run.widget_states.widgets.add(id=self.page.widgets[key].id, bool_value=open_)
         if trigger is not None:
             run.widget_states.widgets.append(trigger)
         began = time.perf_counter()
@@ -194,6 +212,8 @@ class WebsocketVisitor:
                 self.session_id = message.new_session.initialize.session_id or self.session_id
             elif kind == "delta" and message.delta.WhichOneof("type") == "new_element":
                 page.add(message.delta.new_element, message.delta.fragment_id)
+            elif kind == "delta" and message.delta.WhichOneof("type") == "add_block":
+                page.add_block(message.delta.add_block, message.delta.fragment_id)
             elif kind == "script_finished":
                 if message.script_finished in DONE:
                     return page

@@ -109,6 +109,10 @@ BAD_INPUT = [
     (["evaluate", "not-a-model", "--data", "photos", "--no-kid"], "not-a-model: not a saved"),
     (["explore", "--data", "nowhere", "-o", "report"], "nowhere: not a folder or a zip"),
     (["explore", "--data", "photos", "-o", "file/report"], "file/report: Not a directory"),
+    (["train-faces", "--faces", "photos", "--photos", "nowhere.zip", "--boxes", "bad.json",
+      "-o", "finder.safetensors"], "nowhere.zip: no such file or folder"),
+    (["train-faces", "--faces", "photos", "--photos", "photos", "--boxes", "bad.json",
+      "-o", "finder.pt"], "finder.pt: the finder's weights go in a .safetensors file"),
 ]
 
 

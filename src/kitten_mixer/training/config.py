@@ -12,6 +12,7 @@ from typing import Any
 from kitten_mixer.errors import TrainingError
 from kitten_mixer.loss import LossConfig
 from kitten_mixer.model import VAEConfig
+from kitten_mixer.training.adversarial import AdversarialConfig
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class ExperimentConfig:
     # Fine-tuning: start from the weights of this saved model (same architecture) instead of
     # a random init. A relative path is read from the current directory.
     init: str | None = None
+    # The adversarial stage (training/adversarial.py): None trains on the likelihood alone.
+    adversarial: AdversarialConfig | None = None
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
@@ -50,6 +53,11 @@ class ExperimentConfig:
         if not 0 <= self.shift < min(self.model.image_h, self.model.image_w):
             raise ValueError(f"shift must be at least 0 pixels and less than the faces' size, "
                              f"not {self.shift}")
+        if isinstance(self.adversarial, dict):
+            self.adversarial = AdversarialConfig(**self.adversarial)
+        if self.adversarial is not None and self.adversarial.decoder_only and not self.init:
+            raise ValueError("adversarial.decoder_only fine-tunes a trained decoder: give init "
+                             "(a saved model), or set decoder_only to false")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +76,9 @@ class ExperimentConfig:
             data["model"] = VAEConfig.from_dict({**base.model.to_dict(), **data["model"]})
         if "loss" in data:
             data["loss"] = LossConfig(**{**base.loss.to_dict(), **data["loss"]})
+        if data.get("adversarial") is not None:
+            start = base.adversarial.to_dict() if base.adversarial else {}
+            data["adversarial"] = AdversarialConfig(**{**start, **data["adversarial"]})
         return replace(base, **data)
 
     @classmethod

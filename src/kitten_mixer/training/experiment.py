@@ -17,6 +17,7 @@ from kitten_mixer.loss import BetaLoss
 from kitten_mixer.model import VAE, load_model
 from kitten_mixer.storage import RunFolder, load_checkpoint
 from kitten_mixer.training import distributed
+from kitten_mixer.training.adversarial import Adversary
 from kitten_mixer.training.config import ExperimentConfig
 from kitten_mixer.training.loop import Run, fit
 
@@ -74,9 +75,12 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
     model = VAE.from_config(config.model)
     if config.init and stored is None:
         _start_from(model, config.init)
+    adversary = Adversary(config.adversarial, model) if config.adversarial else None
+    trained = adversary.freeze_encoder() if adversary and config.adversarial.decoder_only \
+        else list(model.parameters())
     # The fused kernel updates all 7.5 M parameters of v6 in 4 ms on the CPU, the default
     # per-tensor loop in 25 ms: a fifth of a training step.
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+    optimizer = torch.optim.AdamW(trained, lr=config.lr,
                                   weight_decay=config.weight_decay,
                                   fused=torch_device.type in ("cpu", "cuda"))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs) \
@@ -95,7 +99,8 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
                    epochs_per_checkpoint=config.epochs_per_checkpoint,
                    precision=config.precision, compile=config.compile,
                    grad_clip=config.grad_clip, seed=config.seed, resume=resume,
-                   progress=progress, config=config.to_dict(), describe=describe))
+                   progress=progress, config=config.to_dict(), describe=describe,
+                   adversary=adversary))
 
 
 def _start_from(model: VAE, init: str) -> None:

@@ -34,6 +34,7 @@ from kitten_mixer.storage import (
     write_history,
 )
 from kitten_mixer.training import distributed
+from kitten_mixer.training.adversarial import Adversary
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Run:
     resume: bool = True  # False: refuse a folder that already holds a run
     progress: bool | None = None  # a progress bar; None: when stderr is a terminal
     config: dict[str, Any] | None = None  # the ExperimentConfig, kept in every checkpoint
+    adversary: Adversary | None = None  # the adversarial stage's discriminator, if any
     describe: dict[str, Any] = field(default_factory=dict)  # for the saved models' config.json
 
 
@@ -93,6 +95,8 @@ def fit(run: Run) -> list[dict[str, float]]:
                       run.channels_last and run.device.type in ("cpu", "cuda"))
     run.model.to(run.device)
     run.loss.to(run.device)
+    if run.adversary is not None:
+        run.adversary.to(run.device)
     if where.channels_last:
         run.model.to(memory_format=torch.channels_last)
 
@@ -125,8 +129,10 @@ def fit(run: Run) -> list[dict[str, float]]:
         run.train_loader.set_epoch(epoch)
         bar = tqdm(total=len(run.train_loader), desc=f"epoch {epoch}/{run.epochs}",
                    unit="batch", leave=False) if show_bar else None
+        adversary = run.adversary if run.adversary is not None \
+            and epoch >= run.adversary.config.start_epoch else None
         train_terms, images = _pass(net, run.train_loader, run.loss, where, run.optimizer,
-                                    run.grad_clip, bar)
+                                    run.grad_clip, bar, adversary)
         train_seconds = time.perf_counter() - began
         val_terms = None
         if run.val_loader is not None:
@@ -158,9 +164,11 @@ class Placement(NamedTuple):
 
 def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where: Placement,
           optimizer: torch.optim.Optimizer | None = None, grad_clip: float | None = None,
-          bar: tqdm | None = None) -> tuple[list[float], int]:
-    """One pass over `loader`, training when an optimizer is given: the per-image means of
-    (loss, reconstruction, KL) and the number of images, summed over all ranks."""
+          bar: tqdm | None = None, adversary: Adversary | None = None
+          ) -> tuple[list[float], int]:
+    """One pass over `loader`, training when an optimizer is given (against the adversary's
+    discriminator too, when there is one): the per-image means of (loss, reconstruction, KL)
+    and the number of images, summed over all ranks."""
     device, amp = where.device, where.amp
     training = optimizer is not None
     net.train(training)
@@ -172,16 +180,26 @@ def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where
             x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
             if where.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            autocast = torch.autocast(device.type, dtype=amp or torch.float32,
+                                      enabled=amp is not None)
+            with autocast:
                 x_hat, mean, log_var = net(x)
             terms = loss.terms(x, x_hat, mean, log_var)
             if training:
+                objective = terms[0]
+                if adversary is not None:
+                    with autocast:
+                        fooling, fakes = adversary.generator_term(x, x_hat, mean, terms[1])
+                    objective = objective + fooling
                 optimizer.zero_grad(set_to_none=True)
-                terms[0].backward()
+                objective.backward()
                 if grad_clip:
                     nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
                 optimizer.step()
                 loss.step()
+                if adversary is not None:
+                    with autocast:
+                        adversary.discriminator_step(x, fakes)
             sums += torch.stack([t.detach().double() for t in terms]) * len(x)
             count += len(x)
             # No point training on after a NaN: the caller reports it. Not under DDP, where a
@@ -264,6 +282,7 @@ def _save_epoch(run: Run, history: list[dict[str, float]], describe: dict[str, A
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
             "loss": run.loss.state_dict(),
+            "adversary": run.adversary.checkpoint() if run.adversary is not None else None,
             "rng": rng,
             "history": history,
         })
@@ -286,6 +305,9 @@ def _restore(run: Run) -> tuple[int, list[dict[str, float]]]:
         if run.scheduler is not None and state["scheduler"] is not None:
             _restore_scheduler(run.scheduler, state["scheduler"], run.optimizer)
         run.loss.load_state_dict(state["loss"])
+        if run.adversary is not None and state.get("adversary") is not None:
+            run.adversary.restore(state["adversary"])
+            _match_parameter_layouts(run.adversary.optimizer)
         torch.set_rng_state(state["rng"]["cpu"])
         if torch.cuda.is_available() and state["rng"].get("cuda"):
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])

@@ -1,0 +1,185 @@
+"""The adversarial stage: a patch discriminator that teaches the decoder to draw fur, eyes and
+edges instead of their blurred average.
+
+A pixel likelihood rewards the average of every face a code could be, which is a blur. Here a
+small discriminator learns to tell photos from decoded faces, patch by patch, and the decoder
+learns to fool it. As in VQGAN, the adversarial term's weight is set at every step from the
+gradient norms of the reconstruction and the adversarial term at the decoder's last layer, so
+that neither drowns the other whatever the reconstruction's scale. Both see their images through
+the same random translation, colour change and cutout (DiffAugment), so that 7,000 faces are not
+memorised. Optionally the decoder also has to make decoded mixes (points on the arc between two
+training codes) look real. The discriminator, its optimizer and its step count are part of the
+run's checkpoint: a resumed run continues bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from kitten_mixer.model import VAE
+from kitten_mixer.morph import latent_path
+from kitten_mixer.training import distributed
+
+
+@dataclass
+class AdversarialConfig:
+    """How the adversarial stage trains (ExperimentConfig.adversarial; None: no such stage)."""
+
+    start_epoch: int = 1  # the first epoch with a discriminator: later ones fine-tune after
+    #                       a warm-up on the likelihood alone
+    channels: int = 32  # the discriminator's first layer; each further layer doubles it
+    layers: int = 3  # strided 4x4 convolutions (64 px -> 8x8 patches for 3)
+    lr: float = 1e-4  # the discriminator's learning rate (Adam, betas 0.5 and 0.9)
+    factor: float = 0.5  # times the adaptive weight
+    max_weight: float = 1e4  # the adaptive weight's ceiling
+    augment: bool = True  # DiffAugment: translation, colour and cutout, real and fake alike
+    mixes: float = 0.0  # fakes that are decoded arc mixes, as a share of the batch (0 to 1)
+    feature_matching: float = 0.0  # weight of matching the discriminator's features of the
+    #                                photo and its reconstruction (relative to the GAN term)
+    decoder_only: bool = True  # freeze the encoder: the gallery codes and sampler stay valid
+
+    def __post_init__(self) -> None:
+        if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0:
+            raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
+                             "lr positive")
+        if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0:
+            raise ValueError("adversarial: mixes must be from 0 to 1, factor and "
+                             "feature_matching at least 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN: strided 4x4 convolutions with spectral norm and LeakyReLU(0.2), then one
+    logit per patch. `forward` gives the logits and the features of every layer."""
+
+    def __init__(self, channels: int = 32, layers: int = 3):
+        super().__init__()
+        blocks, c_in = [], 3
+        for i in range(layers):
+            c_out = channels * 2**i
+            blocks.append(nn.Sequential(spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1)),
+                                        nn.LeakyReLU(0.2)))
+            c_in = c_out
+        self.blocks = nn.ModuleList(blocks)
+        self.head = spectral_norm(nn.Conv2d(c_in, 1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        h = x * 2 - 1
+        for block in self.blocks:
+            h = block(h)
+            features.append(h)
+        return self.head(h), features
+
+
+def diff_augment(x: torch.Tensor) -> torch.Tensor:
+    """DiffAugment (Zhao et al., 2020): per image a random brightness, saturation and contrast,
+    a translation of up to an eighth of the side (edges repeated) and a cutout of a quarter of
+    the area. Differentiable, so the decoder learns through it; drawn from torch's generator."""
+    n = len(x)
+    rand = torch.rand(n, 5, 1, 1, 1, device=x.device, dtype=x.dtype).unbind(1)
+    x = x + (rand[0] - 0.5) * 0.5  # brightness
+    grey = x.mean(dim=1, keepdim=True)
+    x = (x - grey) * (rand[1] * 2) + grey  # saturation
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * (rand[2] + 0.5) + mean  # contrast
+    h, w = x.shape[2:]
+    shift = torch.randint(-(h // 8), h // 8 + 1, (n, 2), device=x.device)
+    rows = (torch.arange(h, device=x.device)[None] - shift[:, :1]).clamp(0, h - 1)
+    cols = (torch.arange(w, device=x.device)[None] - shift[:, 1:]).clamp(0, w - 1)
+    x = x[torch.arange(n, device=x.device)[:, None, None, None],
+          torch.arange(x.shape[1], device=x.device)[None, :, None, None],
+          rows[:, None, :, None], cols[:, None, None, :]]
+    cy = (rand[3].flatten() * h).long()
+    cx = (rand[4].flatten() * w).long()
+    yy = torch.arange(h, device=x.device)[None, :, None]
+    xx = torch.arange(w, device=x.device)[None, None, :]
+    keep = ((yy - cy[:, None, None]).abs() >= h // 4) | ((xx - cx[:, None, None]).abs() >= w // 4)
+    return x * keep[:, None].to(x.dtype)
+
+
+class Adversary(nn.Module):
+    """The discriminator and its optimizer, with the losses both sides learn from."""
+
+    def __init__(self, config: AdversarialConfig, model: VAE):
+        super().__init__()
+        self.config = config
+        self.discriminator = PatchDiscriminator(config.channels, config.layers)
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr,
+                                          betas=(0.5, 0.9))
+        convs = [m for m in model.decoder.modules()
+                 if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        self.last_layer = convs[-1].weight  # where the two gradients are compared
+        self.model = [model]  # a list: the VAE is the run's, not a submodule of this one
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def _look(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.discriminator(diff_augment(x) if self.config.augment else x)
+
+    def fakes(self, x_hat: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """The reconstructions, with some replaced by decoded mixes when the config asks."""
+        count = round(self.config.mixes * len(x_hat))
+        if count == 0 or len(x_hat) < 2:
+            return x_hat
+        codes = mean.detach().float()
+        partners = torch.randperm(len(codes), device=codes.device)[:count]
+        shares = torch.rand(count, dtype=torch.float64) * 0.6 + 0.2
+        mixed = torch.cat([latent_path(codes[i].cpu(), codes[j].cpu(), [t.item()])
+                           for i, j, t in zip(range(count), partners.tolist(), shares)])
+        decoded = self.model[0].decode(mixed.to(x_hat.device, x_hat.dtype))
+        return torch.cat([decoded, x_hat[count:]])
+
+    def generator_term(self, x: torch.Tensor, x_hat: torch.Tensor, mean: torch.Tensor,
+                       reconstruction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's adversarial term, already weighted, and the fakes it was computed on
+        (for the discriminator's step that follows)."""
+        fakes = self.fakes(x_hat, mean)
+        logits, features = self._look(fakes)
+        gan = -logits.float().mean()
+        if self.config.feature_matching:
+            _, real_features = self._look(x)
+            gan = gan + self.config.feature_matching * sum(
+                F.l1_loss(f.float(), r.detach().float())
+                for f, r in zip(features, real_features))
+        rec_grad = torch.autograd.grad(reconstruction, self.last_layer, retain_graph=True)[0]
+        gan_grad = torch.autograd.grad(gan, self.last_layer, retain_graph=True)[0]
+        weight = (rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(max=self.config.max_weight)
+        return self.config.factor * weight.detach() * gan, fakes.detach()
+
+    def discriminator_step(self, x: torch.Tensor, fakes: torch.Tensor) -> torch.Tensor:
+        """One hinge-loss step of the discriminator on photos and fakes; its loss."""
+        self.discriminator.train()
+        real, _ = self._look(x)
+        fake, _ = self._look(fakes)
+        loss = F.relu(1 - real.float()).mean() + F.relu(1 + fake.float()).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if distributed.is_distributed():  # each rank saw its own shard: average the gradients
+            for param in self.discriminator.parameters():
+                torch.distributed.all_reduce(param.grad)
+                param.grad /= distributed.world_size()
+        self.optimizer.step()
+        self.steps += 1
+        return loss.detach()
+
+    def freeze_encoder(self) -> list[nn.Parameter]:
+        """Freeze the VAE's encoder (decoder_only); the parameters left to train."""
+        model = self.model[0]
+        for part in (model.encoder, model.mean, model.log_var):
+            part.requires_grad_(False)
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {"discriminator": self.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.load_state_dict(state["discriminator"])
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,141 @@
+"""The adversarial stage: its discriminator and augmentation, its config, and a fine-tune that
+keeps the trainer's guarantees (bit-exact resume with the discriminator, a frozen encoder)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from conftest import TINY
+
+from kitten_mixer import ExperimentConfig, VAEConfig, run_experiment
+from kitten_mixer.model import load_model
+from kitten_mixer.storage import RunFolder, load_checkpoint
+from kitten_mixer.training.adversarial import (
+    AdversarialConfig,
+    Adversary,
+    PatchDiscriminator,
+    diff_augment,
+)
+
+
+def test_the_discriminator_judges_patches_and_shows_its_features():
+    logits, features = PatchDiscriminator(channels=8, layers=3)(torch.rand(2, 3, 64, 64))
+    assert logits.shape == (2, 1, 8, 8)
+    assert [f.shape[1:] for f in features] == [(8, 32, 32), (16, 16, 16), (32, 8, 8)]
+
+
+def test_diff_augment_moves_colours_and_pixels_and_lets_gradients_through():
+    x = torch.rand(4, 3, 16, 16, requires_grad=True)
+    torch.manual_seed(0)
+    y = diff_augment(x)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    holes = (y == 0).all(1).flatten(1).sum(1)  # pixels black in every channel: the cutout
+    assert (holes >= 4 * 4).all() and (holes <= 7 * 7).all()
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    torch.manual_seed(0)
+    assert torch.equal(diff_augment(x), y)  # drawn from torch's generator: resumable
+
+
+def test_the_config_round_trips_and_refuses_a_frozen_encoder_without_a_model():
+    config = ExperimentConfig(model=VAEConfig(**TINY), init="runs/base",
+                              adversarial=AdversarialConfig(mixes=0.5, start_epoch=3))
+    assert ExperimentConfig.from_dict(config.to_dict()) == config
+    assert ExperimentConfig().adversarial is None
+    with pytest.raises(ValueError, match="decoder_only fine-tunes a trained decoder"):
+        ExperimentConfig(adversarial=AdversarialConfig())
+    with pytest.raises(ValueError, match="mixes must be from 0 to 1"):
+        AdversarialConfig(mixes=2)
+    assert ExperimentConfig(adversarial={"decoder_only": False}).adversarial.decoder_only is False
+
+
+def test_the_adaptive_weight_balances_the_two_gradients(tiny_model):
+    adversary = Adversary(AdversarialConfig(factor=1.0, augment=False), tiny_model)
+    x = torch.rand(4, 3, 16, 16)
+    x_hat, mean, _ = tiny_model(x)
+    reconstruction = (x_hat - x).pow(2).sum((1, 2, 3)).mean()
+    fooling, fakes = adversary.generator_term(x, x_hat, mean, reconstruction)
+    assert torch.equal(fakes, x_hat.detach())
+    # Its gradient at the decoder's last layer is as large as the reconstruction's.
+    rec = torch.autograd.grad(reconstruction, adversary.last_layer, retain_graph=True)[0]
+    gan = torch.autograd.grad(fooling, adversary.last_layer, retain_graph=True)[0]
+    assert gan.norm().item() == pytest.approx(rec.norm().item(), rel=1e-2)  # less its 1e-4
+    before = [p.detach().clone() for p in adversary.discriminator.parameters()]
+    loss = adversary.discriminator_step(x, fakes)
+    assert torch.isfinite(loss) and adversary.steps.item() == 1
+    assert any(not torch.equal(a, b) for a, b in
+               zip(before, adversary.discriminator.parameters()))
+
+
+def test_mixes_replace_a_share_of_the_fakes(tiny_model):
+    adversary = Adversary(AdversarialConfig(mixes=0.5), tiny_model)
+    x = torch.rand(8, 3, 16, 16)
+    x_hat, mean, _ = tiny_model(x)
+    fakes = adversary.fakes(x_hat, mean)
+    assert fakes.shape == x_hat.shape
+    assert torch.equal(fakes[4:], x_hat[4:]) and not torch.equal(fakes[:4], x_hat[:4])
+
+
+@pytest.fixture
+def base(tmp_path, photo_folder):
+    """A tiny VAE trained for one epoch: the model the adversarial stage fine-tunes."""
+    config = ExperimentConfig(model=VAEConfig(**TINY), batch_size=8, epochs=1, lr=3e-3,
+                              precision="fp32")
+    run_experiment(config, photo_folder, tmp_path / "base", device="cpu", progress=False)
+    return tmp_path / "base"
+
+
+def fine_tune(base, **adversarial) -> ExperimentConfig:
+    return ExperimentConfig(model=VAEConfig(**TINY), batch_size=8, epochs=2, lr=1e-3,
+                            precision="fp32", flip=True, init=str(base),
+                            adversarial=AdversarialConfig(channels=8, **adversarial))
+
+
+def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
+        tmp_path, photo_folder, base):
+    config = fine_tune(base, mixes=0.25, feature_matching=1.0)
+    run_experiment(config, photo_folder, tmp_path / "straight", device="cpu", progress=False)
+    run_experiment(replace(config, epochs=1), photo_folder, tmp_path / "resumed", device="cpu",
+                   progress=False)
+    run_experiment(config, photo_folder, tmp_path / "resumed", device="cpu", resume=True,
+                   progress=False)
+    straight, resumed = (load_checkpoint(RunFolder(tmp_path / name).checkpoint(2))
+                         for name in ("straight", "resumed"))
+    for part in ("model", "adversary"):
+        flat_a, flat_b = _tensors(straight[part]), _tensors(resumed[part])
+        assert flat_a.keys() == flat_b.keys() and flat_a
+        for name, tensor in flat_a.items():
+            assert torch.equal(tensor, flat_b[name]), (part, name)
+    start, _ = load_model(base, "cpu")
+    tuned = straight["model"]
+    for name, weights in start.state_dict().items():
+        same = torch.equal(weights.float(), tuned[name].float())
+        assert same == (not name.startswith("decoder")), name
+
+
+def test_an_end_to_end_stage_after_a_warm_up_trains_the_encoder_too(tmp_path, photo_folder,
+                                                                    base):
+    config = replace(fine_tune(base, decoder_only=False, start_epoch=2, augment=False), epochs=2)
+    history = run_experiment(config, photo_folder, tmp_path / "run", device="cpu",
+                             progress=False)
+    assert len(history) == 2 and all(torch.isfinite(torch.tensor(r["train_loss"]))
+                                     for r in history)
+    first = load_checkpoint(RunFolder(tmp_path / "run").checkpoint(2))
+    assert first["adversary"]["discriminator"]["steps"].item() > 0  # only epoch 2 had one
+    start, _ = load_model(base, "cpu")
+    assert not torch.equal(start.state_dict()["mean.weight"].float(),
+                           first["model"]["mean.weight"].float())
+
+
+def _tensors(tree, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor of a nested dict or list, by its path."""
+    if isinstance(tree, torch.Tensor):
+        return {prefix: tree}
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) \
+        if isinstance(tree, (list, tuple)) else []
+    out = {}
+    for key, value in items:
+        out.update(_tensors(value, f"{prefix}/{key}"))
+    return out
