@@ -13,10 +13,16 @@ from PIL import Image
 from kitten_mixer import ExperimentConfig, KittenMixer, VAEConfig, run_experiment
 from kitten_mixer.cli import main
 from kitten_mixer.data import load_faces
-from kitten_mixer.evaluation.evaluate import evaluate_model, interpolation_grid, reconstruction_grid
+from kitten_mixer.evaluation.evaluate import (
+    evaluate_model,
+    interpolation_grid,
+    reconstruction_grid,
+    sampler_for,
+)
 from kitten_mixer.evaluation.records import END, START, read_records, update_report
 from kitten_mixer.explore import explore
 from kitten_mixer.shipping.gallery import load_gallery, pick_varied
+from kitten_mixer.shipping.sampler import load_sampler
 from kitten_mixer.shipping.ship import ship_model
 
 TINY_RUN = ExperimentConfig(model=VAEConfig(**TINY), batch_size=8, epochs=2,
@@ -37,13 +43,15 @@ def test_evaluate_model_reports_every_number(trained):
     mixer = KittenMixer.load(run)
     faces = torch.randint(0, 256, (12, 3, 16, 16), dtype=torch.uint8)
     result = evaluate_model(mixer, faces, features=lambda x: x.flatten(1)[:, :50], morphs=3,
-                            mixes=10)
+                            mixes=10, kittens=torch.randn(6, 8))
     assert 0 < result.psnr < 60 and -1 <= result.ssim <= 1
     assert result.sharpness > 0 and result.kl > 0 and 0 <= result.active_units <= 8
     assert result.smoothness >= 1 and result.kid_mixes is not None
     assert result.mix_sharpness_slerp > 0 and result.kid_mixes_slerp is not None
+    assert result.kitten_sharpness > 0 and result.kid_kittens is not None
     again = evaluate_model(mixer, faces, morphs=3, mixes=10)
     assert again.psnr == result.psnr and again.kid_mixes is None  # deterministic
+    assert again.kid_kittens is None and again.kitten_sharpness is None  # no kittens asked
 
 
 def test_grids_have_one_cell_per_image(trained):
@@ -54,6 +62,25 @@ def test_grids_have_one_cell_per_image(trained):
     assert reconstruction_grid([mixer], faces, with_photos=False).size == (18 + 2, 3 * 18 + 2)
     morphs = interpolation_grid([mixer] * 2, faces, [(0, 1), (1, 2)], 5)
     assert morphs.size == (5 * 18 + 2, 4 * 18 + 2)  # 2 pairs x 2 models
+    large = reconstruction_grid([mixer], faces, with_photos=False, zoom=3)
+    assert large.size == (48 + 4, 3 * 50 + 2)
+    assert interpolation_grid([mixer], faces, [(0, 1)], 5, zoom=3).size == (5 * 50 + 2, 52)
+
+
+def test_kittens_come_from_the_sampler_that_fits_the_encoder(trained, tmp_path):
+    mixer = KittenMixer.load(trained[0])
+    assert sampler_for(mixer) is None  # a run: no sampler beside it
+    shipped = tmp_path / "shipped"
+    ship_model(trained[0], trained[1], shipped, label="tiny", gallery_size=4, components=2,
+               genes=2)
+    assert sampler_for(KittenMixer.load(shipped)) is not None
+    tuned = KittenMixer.load(trained[0])  # as if fine-tuned from `shipped`, encoder frozen
+    tuned.config = {**tuned.config, "experiment": {"init": str(shipped),
+                                                   "adversarial": {"decoder_only": True}}}
+    assert torch.equal(sampler_for(tuned).sample(3, seed=0),
+                       load_sampler(shipped).sample(3, seed=0))
+    tuned.config["experiment"]["adversarial"]["decoder_only"] = False  # a new encoder
+    assert sampler_for(tuned) is None
 
 
 @pytest.mark.slow  # the KID's EfficientNet features
@@ -74,6 +101,9 @@ def test_evaluate_command_writes_records_report_and_figures(trained, tmp_path, c
     assert (tmp_path / "figs" / "reconstructions.png").is_file()
     assert (tmp_path / "figs" / "interpolations.png").is_file()
     assert (tmp_path / "figs" / "morphs.png").is_file()
+    assert (tmp_path / "figs" / "reconstructions-large.png").is_file()
+    assert (tmp_path / "figs" / "morphs-large.png").is_file()
+    assert record["test"]["kid_kittens"] is None  # a run without a sampler
 
 
 def test_report_tables_come_from_the_records_alone(tmp_path):

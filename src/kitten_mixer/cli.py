@@ -32,6 +32,8 @@ from kitten_mixer.training.experiment import run_experiment, stored_config, trai
 # Upper bounds keep a typo from asking for gigabytes: 256 images at zoom 8 are 200 MB of pixels.
 MAX_IMAGES = 256
 MAX_ZOOM = 8
+# New kittens decoded for their KID in `evaluate`, from the sampler that fits the model.
+KITTENS = 500
 
 
 def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -271,7 +273,10 @@ def _evaluate_runs(runs: list[str], data: str, results: str, report: str,
         features = efficientnet_features()
         real = features(test.images.float() / 255)  # once for every model
     for run, mixer in zip(runs, mixers):
-        result = evaluation.evaluate_model(mixer, test.images, features, real)
+        sampler = evaluation.sampler_for(mixer)
+        kittens = sampler.sample(KITTENS, seed=0) if sampler is not None else None
+        result = evaluation.evaluate_model(mixer, test.images, features, real,
+                                           kittens=kittens)
         record = reports.run_record(Path(run).name, mixer, result)
         print(f"{Path(run).name}: PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.3f}, "
               f"sharpness {result.sharpness:.2f}, KID mixes {result.kid_mixes}", flush=True)
@@ -287,6 +292,12 @@ def _evaluate_runs(runs: list[str], data: str, results: str, report: str,
             Path(figures) / "interpolations.png")
         evaluation.interpolation_grid(mixers, test.images, pairs).save(
             Path(figures) / "morphs.png")
+        # Large enough to see fur: 16 faces and 8 morphs, each picture 3 times larger.
+        rows = test.images[torch.tensor(evaluation.random_pairs(8, len(test), seed=1)).flatten()]
+        evaluation.reconstruction_grid(mixers, rows, with_photos, zoom=3).save(
+            Path(figures) / "reconstructions-large.png")
+        evaluation.interpolation_grid(mixers, test.images, pairs, zoom=3).save(
+            Path(figures) / "morphs-large.png")
     print(f"wrote {results}/ and {report}")
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from PIL import Image
 
 from kitten_mixer.evaluation import metrics
-from kitten_mixer.images import image_grid, tensor_to_images
+from kitten_mixer.images import enlarge, image_grid, tensor_to_images
 from kitten_mixer.loss import BetaLoss
 from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.morph import DEFAULT_METHOD, interpolate_latents, latent_path
+from kitten_mixer.shipping.sampler import GaussianMixture, load_sampler
+from kitten_mixer.storage import ModelFolder
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -37,9 +40,26 @@ class Evaluation:
     # keeps the codes' length where the straight line's midpoint shrinks it.
     mix_sharpness_slerp: float | None = None
     kid_mixes_slerp: float | None = None
+    # New kittens: codes drawn from a sampler of real cats' codes, decoded.
+    kitten_sharpness: float | None = None
+    kid_kittens: float | None = None
 
     def as_row(self) -> dict[str, float | int | None]:
         return dict(self.__dict__)
+
+
+def sampler_for(mixer: KittenMixer) -> GaussianMixture | None:
+    """The sampler of real cats' codes that fits the model's encoder: the one shipped beside
+    it, or, for a decoder fine-tuned with its encoder frozen, that of the model it started
+    from. None when there is neither."""
+    experiment = mixer.config.get("experiment") or {}
+    folders = [mixer.folder]
+    if experiment.get("init") and (experiment.get("adversarial") or {}).get("decoder_only"):
+        folders.append(Path(experiment["init"]))
+    for folder in folders:
+        if folder is not None and ModelFolder(folder).sampler.is_file():
+            return load_sampler(folder)
+    return None
 
 
 def random_pairs(count: int, n: int, seed: int = 0) -> list[tuple[int, int]]:
@@ -55,12 +75,14 @@ def random_pairs(count: int, n: int, seed: int = 0) -> list[tuple[int, int]]:
 
 def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn | None = None,
                    real_features: torch.Tensor | None = None, morphs: int = 50,
-                   mixes: int = 500, seed: int = 0) -> Evaluation:
+                   mixes: int = 500, seed: int = 0, kittens: torch.Tensor | None = None
+                   ) -> Evaluation:
     """Every number of the experiment tables for one model on uint8 faces [N, 3, H, W].
 
-    With `features` (images -> feature vectors), also the KID of the reconstructions and of
-    `mixes` 50/50 mixes of random pairs to the photos; `real_features` saves recomputing the
-    photos' features for every model.
+    With `features` (images -> feature vectors), also the KID of the reconstructions, of
+    `mixes` 50/50 mixes of random pairs and of the new kittens decoded from the codes
+    `kittens` (when given) to the photos; `real_features` saves recomputing the photos'
+    features for every model.
     """
     began = time.perf_counter()
     photos = faces.float() / 255
@@ -78,12 +100,15 @@ def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn 
                                        for a, b in pairs[:mixes]]))
         for method in ("linear", "slerp"))
 
-    kid_rec = kid_mix = kid_slerp = None
+    new = mixer.decode_tensor(kittens) if kittens is not None else None
+    kid_rec = kid_mix = kid_slerp = kid_new = None
     if features is not None:
         real = features(photos) if real_features is None else real_features
         kid_rec, kid_mix, kid_slerp = (
             metrics.kernel_inception_distance(real, features(images))[0]
             for images in (reconstructions, mixed, mixed_slerp))
+        if new is not None:
+            kid_new = metrics.kernel_inception_distance(real, features(new))[0]
     return Evaluation(
         psnr=metrics.psnr(photos, reconstructions), ssim=metrics.ssim(photos, reconstructions),
         sharpness=metrics.sharpness_ratio(photos, reconstructions),
@@ -92,27 +117,31 @@ def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn 
         smoothness=sum(smooth) / len(smooth), kid_reconstructions=kid_rec, kid_mixes=kid_mix,
         seconds=time.perf_counter() - began,
         mix_sharpness_slerp=metrics.sharpness_ratio(photos, mixed_slerp),
-        kid_mixes_slerp=kid_slerp)
+        kid_mixes_slerp=kid_slerp,
+        kitten_sharpness=metrics.sharpness_ratio(photos, new) if new is not None else None,
+        kid_kittens=kid_new)
 
 
 def reconstruction_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,
-                        with_photos: bool = True) -> Image.Image:
+                        with_photos: bool = True, zoom: int = 1) -> Image.Image:
     """Rows: photos; columns: the photo (unless with_photos=False), then each model's
-    reconstruction of it."""
+    reconstruction of it; each picture `zoom` times larger."""
     photos = faces.float() / 255
     columns = [photos] if with_photos else []
     columns += [m.decode_tensor(m.posterior(photos)[0]) for m in mixers]
-    cells = [image for row in zip(*[tensor_to_images(c) for c in columns]) for image in row]
+    cells = [enlarge(image, zoom) for row in zip(*[tensor_to_images(c) for c in columns])
+             for image in row]
     return image_grid(cells, columns=len(columns))
 
 
 def interpolation_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,
                        pairs: Sequence[tuple[int, int]], steps: int = 11,
-                       method: str = DEFAULT_METHOD) -> Image.Image:
-    """For each pair of uint8 faces, one row per model: the morph between the two."""
+                       method: str = DEFAULT_METHOD, zoom: int = 1) -> Image.Image:
+    """For each pair of uint8 faces, one row per model: the morph between the two; each
+    picture `zoom` times larger."""
     cells = []
     for a, b in pairs:
         for mixer in mixers:
             mean = mixer.posterior(faces[[a, b]])[0]
-            cells += mixer.morph(mean[0], mean[1], steps, method).frames
+            cells += mixer.morph(mean[0], mean[1], steps, method).enlarged(zoom).frames
     return image_grid(cells, columns=steps)

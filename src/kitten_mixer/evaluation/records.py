@@ -58,8 +58,8 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def results_table(records: list[dict[str, Any]]) -> str:
     """The markdown tables: test-split metrics, then how each model was trained."""
     lines = ["| model | PSNR dB | SSIM | sharpness | mix sharpness (slerp) | KL nats "
-             "| active units | smoothness | KID recon | KID mixes (slerp) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| active units | smoothness | KID recon | KID mixes (slerp) | KID kittens |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         t = r["test"]
         lines.append(
@@ -67,7 +67,8 @@ def results_table(records: list[dict[str, Any]]) -> str:
             f"| {_fmt(t['mix_sharpness'])} ({_fmt(t.get('mix_sharpness_slerp'))}) "
             f"| {_fmt(t['kl'], 0)} | {t['active_units']}/{t['latent_dims']} "
             f"| {_fmt(t['smoothness'])} | {_fmt(t['kid_reconstructions'], 4)} "
-            f"| {_fmt(t['kid_mixes'], 4)} ({_fmt(t.get('kid_mixes_slerp'), 4)}) |")
+            f"| {_fmt(t['kid_mixes'], 4)} ({_fmt(t.get('kid_mixes_slerp'), 4)}) "
+            f"| {_fmt(t.get('kid_kittens'), 4)} |")
     lines += ["", "| model | parameters | loss | beta | epochs (best) | training time "
               "| images/s | hardware |", "|---|---|---|---|---|---|---|---|"]
     for r in records:

@@ -14,6 +14,7 @@ run's checkpoint: a resumed run continues bit for bit.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ class AdversarialConfig:
     lr: float = 1e-4  # the discriminator's learning rate (Adam, betas 0.5 and 0.9)
     factor: float = 0.5  # times the adaptive weight
     max_weight: float = 1e4  # the adaptive weight's ceiling
+    fixed_weight: float | None = None  # a constant weight instead of the adaptive one
     augment: bool = True  # DiffAugment: translation, colour and cutout, real and fake alike
     mixes: float = 0.0  # fakes that are decoded arc mixes, as a share of the batch (0 to 1)
     feature_matching: float = 0.0  # weight of matching the discriminator's features of the
@@ -48,9 +50,10 @@ class AdversarialConfig:
         if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0:
             raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
                              "lr positive")
-        if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0:
-            raise ValueError("adversarial: mixes must be from 0 to 1, factor and "
-                             "feature_matching at least 0")
+        if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0 \
+                or (self.fixed_weight is not None and self.fixed_weight < 0):
+            raise ValueError("adversarial: mixes must be from 0 to 1, factor, feature_matching "
+                             "and fixed_weight at least 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,6 +123,8 @@ class Adversary(nn.Module):
         self.last_layer = convs[-1].weight  # where the two gradients are compared
         self.model = [model]  # a list: the VAE is the run's, not a submodule of this one
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        # This epoch's sums of the weight and the discriminator's loss, and its steps.
+        self.register_buffer("tally", torch.zeros(3, dtype=torch.float64))
 
     def _look(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         return self.discriminator(diff_augment(x) if self.config.augment else x)
@@ -149,10 +154,15 @@ class Adversary(nn.Module):
             gan = gan + self.config.feature_matching * sum(
                 F.l1_loss(f.float(), r.detach().float())
                 for f, r in zip(features, real_features))
-        rec_grad = torch.autograd.grad(reconstruction, self.last_layer, retain_graph=True)[0]
-        gan_grad = torch.autograd.grad(gan, self.last_layer, retain_graph=True)[0]
-        weight = (rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(max=self.config.max_weight)
-        return self.config.factor * weight.detach() * gan, fakes.detach()
+        if self.config.fixed_weight is not None:
+            weight = torch.tensor(self.config.fixed_weight, device=x.device)
+        else:
+            rec_grad = torch.autograd.grad(reconstruction, self.last_layer, retain_graph=True)[0]
+            gan_grad = torch.autograd.grad(gan, self.last_layer, retain_graph=True)[0]
+            weight = self.config.factor * (rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(
+                max=self.config.max_weight).detach()
+        self.tally[0] += weight.double()
+        return weight * gan, fakes.detach()
 
     def discriminator_step(self, x: torch.Tensor, fakes: torch.Tensor) -> torch.Tensor:
         """One hinge-loss step of the discriminator on photos and fakes; its loss."""
@@ -168,7 +178,18 @@ class Adversary(nn.Module):
                 param.grad /= distributed.world_size()
         self.optimizer.step()
         self.steps += 1
+        self.tally[1:] += torch.stack([loss.detach().double(), torch.ones_like(self.tally[0])])
         return loss.detach()
+
+    def summary(self) -> dict[str, float]:
+        """This epoch's mean weight of the adversarial term and mean discriminator loss (NaN
+        for an epoch before the stage starts), for the history; then a new tally."""
+        weight, disc_loss, steps = self.tally.tolist()
+        self.tally.zero_()
+        if not steps:
+            return {"adversarial_weight": math.nan, "discriminator_loss": math.nan}
+        return {"adversarial_weight": round(weight / steps, 4),
+                "discriminator_loss": round(disc_loss / steps, 4)}
 
     def freeze_encoder(self) -> list[nn.Parameter]:
         """Freeze the VAE's encoder (decoder_only); the parameters left to train."""

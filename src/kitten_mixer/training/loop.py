@@ -146,7 +146,8 @@ def fit(run: Run) -> list[dict[str, float]]:
         if run.scheduler is not None:
             run.scheduler.step()
         history.append(_history_row(epoch, train_terms, val_terms, time.perf_counter() - began,
-                                    images / max(train_seconds, 1e-9), lr))
+                                    images / max(train_seconds, 1e-9), lr)
+                       | (run.adversary.summary() if run.adversary is not None else {}))
         if main_process:
             _save_epoch(run, history, describe)
             print(_epoch_line(history[-1], run.epochs), flush=True)
