@@ -69,6 +69,19 @@ def test_the_adaptive_weight_balances_the_two_gradients(tiny_model):
                zip(before, adversary.discriminator.parameters()))
 
 
+def test_with_a_head_start_the_decoder_hears_the_discriminator_only_after_it(tiny_model):
+    adversary = Adversary(AdversarialConfig(head_start=2), tiny_model)
+    x = torch.rand(4, 3, 16, 16)
+    x_hat, mean, _ = tiny_model(x)
+    reconstruction = (x_hat - x).pow(2).sum((1, 2, 3)).mean()
+    for _ in range(2):
+        fooling, fakes = adversary.generator_term(x, x_hat, mean, reconstruction)
+        assert fooling.item() == 0
+        adversary.discriminator_step(x, fakes)
+    fooling, _ = adversary.generator_term(x, x_hat, mean, reconstruction)
+    assert fooling.item() != 0 and fooling.requires_grad
+
+
 def test_mixes_replace_a_share_of_the_fakes(tiny_model):
     adversary = Adversary(AdversarialConfig(mixes=0.5), tiny_model)
     x = torch.rand(8, 3, 16, 16)

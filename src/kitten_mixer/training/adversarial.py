@@ -37,6 +37,8 @@ class AdversarialConfig:
     channels: int = 32  # the discriminator's first layer; each further layer doubles it
     layers: int = 3  # strided 4x4 convolutions (64 px -> 8x8 patches for 3)
     lr: float = 1e-4  # the discriminator's learning rate (Adam, betas 0.5 and 0.9)
+    head_start: int = 0  # discriminator steps before the decoder hears it: one at chance
+    #                      gives the decoder nothing but noise to follow
     factor: float = 0.5  # times the adaptive weight
     max_weight: float = 1e4  # the adaptive weight's ceiling
     fixed_weight: float | None = None  # a constant weight instead of the adaptive one
@@ -47,9 +49,10 @@ class AdversarialConfig:
     decoder_only: bool = True  # freeze the encoder: the gallery codes and sampler stay valid
 
     def __post_init__(self) -> None:
-        if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0:
+        if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0 \
+                or self.head_start < 0:
             raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
-                             "lr positive")
+                             "lr positive, head_start at least 0")
         if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0 \
                 or (self.fixed_weight is not None and self.fixed_weight < 0):
             raise ValueError("adversarial: mixes must be from 0 to 1, factor, feature_matching "
@@ -147,6 +150,8 @@ class Adversary(nn.Module):
         """The decoder's adversarial term, already weighted, and the fakes it was computed on
         (for the discriminator's step that follows)."""
         fakes = self.fakes(x_hat, mean)
+        if self.steps < self.config.head_start:  # the discriminator learns alone for now
+            return x_hat.new_zeros(()), fakes.detach()
         logits, features = self._look(fakes)
         gan = -logits.float().mean()
         if self.config.feature_matching:
