@@ -106,6 +106,7 @@ def fine_tune(base, **adversarial) -> ExperimentConfig:
                             adversarial=AdversarialConfig(channels=8, **adversarial))
 
 
+@pytest.mark.slow  # three tiny trainings
 def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
         tmp_path, photo_folder, base):
     config = fine_tune(base, mixes=0.25, feature_matching=1.0)
@@ -128,6 +129,7 @@ def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
         assert same == (not name.startswith("decoder")), name
 
 
+@pytest.mark.slow  # two tiny trainings
 def test_an_end_to_end_stage_after_a_warm_up_trains_the_encoder_too(tmp_path, photo_folder,
                                                                     base):
     config = replace(fine_tune(base, decoder_only=False, start_epoch=2, augment=False), epochs=2)

@@ -48,8 +48,12 @@ def sum_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def shutdown() -> None:
-    """Leave the process group, if this process joined one."""
+    """Leave the process group, if this process joined one, once every rank is leaving: a rank
+    that exits while another still tears its connections down makes gloo's threads abort
+    that one ("terminate called without an active exception")."""
     if dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 
