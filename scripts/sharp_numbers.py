@@ -21,6 +21,8 @@ from typing import Any
 
 from kitten_mixer.evaluation.records import read_records
 
+RECIPE = "gan-decoder"  # the run the others each change one setting of
+
 COLUMNS = [("PSNR", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.3f}"),
            ("sharpness", "sharpness", "{:.3f}"),
            ("arc-mix sharpness", "mix_sharpness_slerp", "{:.3f}"),
@@ -55,23 +57,25 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, help="the run folders, for their epoch times")
     args = parser.parse_args()
     shipped = json.loads((args.records / "shipped" / "default.json").read_text())
-    runs = [r for r in read_records(args.records) if r["name"].startswith("gan-")]
+    runs = sorted((r for r in read_records(args.records) if r["name"].startswith("gan-")),
+                  key=lambda r: (r["name"] != RECIPE, r["name"]))
     base = shipped["test"]
     print("| model | adversarial settings | " + " | ".join(c[0] for c in COLUMNS)
           + " | minutes |")
     print("|---|---|" + "---|" * len(COLUMNS) + "---|")
     print("| shipped | - | " + " | ".join(cell(base.get(k), f, None) for _, k, f in COLUMNS)
           + " | - |")
-    defaults = runs[0]["experiment"]["adversarial"] if runs else {}
+    recipe = next((r["experiment"]["adversarial"] for r in runs if r["name"] == RECIPE), {})
     for record in runs:
         settings = record["experiment"]["adversarial"]
-        changed = {k: v for k, v in settings.items() if v != defaults.get(k)} or "the recipe"
+        changed = ", ".join(f"{k} {v}" for k, v in settings.items()
+                            if v != recipe.get(k)) or "the recipe"
         ratio = {"sharpness", "mix_sharpness_slerp", "kitten_sharpness", "kid_reconstructions",
                  "kid_mixes_slerp", "kid_mixes", "kid_kittens"}
         cells = [cell(record["test"].get(k), f, base.get(k) if k in ratio else None)
                  for _, k, f in COLUMNS]
         history = args.runs / record["name"] / "history.csv" if args.runs else None
-        print(f"| {record['name']} | {changed if isinstance(changed, str) else changed} | "
+        print(f"| {record['name']} | {changed} | "
               + " | ".join(cells) + f" | {minutes(record, history)} |")
 
 
