@@ -28,6 +28,11 @@ DONE = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCE
 MAX_MESSAGE = 64 * 2**20  # pictures travel as URLs, so messages stay far below this
 
 
+def user_key(widget_id: str) -> str:
+    """The key the app gave a widget, from its id ("$$ID-<hash>-<user key>")."""
+    return widget_id[len(ID_PREFIX):].split("-", 1)[-1]
+
+
 class SessionError(Exception):
     """The session cannot go on: its socket closed, a run did not finish in time, or the
     server rejected the script."""
@@ -69,9 +74,8 @@ class Page:
     def add_block(self, block, fragment: str = "") -> None:
         """A keyed panel (st.expander with a key) is a widget too: its value is open or not."""
         if block.WhichOneof("type") == "expandable" and block.expandable.id.startswith(ID_PREFIX):
-            key = block.expandable.id[len(ID_PREFIX):].split("-", 1)[-1]
-            self.widgets[key] = Widget(block.expandable.id, "expandable", False,
-                                       fragment=fragment)
+            self.widgets[user_key(block.expandable.id)] = Widget(
+                block.expandable.id, "expandable", False, fragment=fragment)
 
     def add(self, element, fragment: str = "") -> None:
         kind = element.WhichOneof("type")
@@ -80,7 +84,7 @@ class Page:
         body = getattr(element, kind)
         widget_id = getattr(body, "id", "")
         if isinstance(widget_id, str) and widget_id.startswith(ID_PREFIX):
-            key = widget_id[len(ID_PREFIX):].split("-", 1)[-1]
+            key = user_key(widget_id)
             span = (body.min, body.max, body.step) if kind == "slider" else (0, 0, 0)
             self.widgets[key] = Widget(widget_id, kind, bool(getattr(body, "disabled", False)),
                                        span, fragment)

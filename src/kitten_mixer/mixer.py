@@ -17,7 +17,7 @@ from PIL import Image
 from kitten_mixer.device import DEFAULT_DEVICE, resolve_device
 from kitten_mixer.errors import ModelFileError, MorphError
 from kitten_mixer.faces import FaceCrop, face_or_centre
-from kitten_mixer.images import Photo, tensor_to_images
+from kitten_mixer.images import Photo, photos_to_tensor, tensor_to_images
 from kitten_mixer.model import VAE, load_model
 from kitten_mixer.morph import (
     DEFAULT_METHOD,
@@ -96,8 +96,8 @@ class KittenMixer:
 
     def _face_tensor(self, photos: Photo | Sequence[Photo], find: bool) -> torch.Tensor:
         """The photos' faces as the floats [N, 3, H, W] in [0, 1] the model reads."""
-        arrays = np.stack([np.asarray(crop.image) for crop in self.faces(photos, find)])
-        return torch.from_numpy(arrays).permute(0, 3, 1, 2).float().div_(255)
+        crops = [crop.image for crop in self.faces(photos, find)]  # at the model's size
+        return photos_to_tensor(crops, self.image_size).float().div_(255)
 
     @torch.inference_mode()
     def posterior(self, faces: torch.Tensor, batch_size: int = 256
