@@ -91,6 +91,30 @@ def test_mixes_replace_a_share_of_the_fakes(tiny_model):
     assert torch.equal(fakes[4:], x_hat[4:]) and not torch.equal(fakes[:4], x_hat[:4])
 
 
+def test_the_decoders_average_starts_at_the_stage_and_is_lent_for_validating_and_saving(
+        tiny_model):
+    adversary = Adversary(AdversarialConfig(ema=0.75), tiny_model)
+    weight = tiny_model.decoder[0].weight
+    with torch.no_grad():
+        weight.fill_(1.0)
+    adversary.update_average()  # the stage's first step: the average starts from the weights
+    assert torch.equal(adversary.average[0], weight)
+    adversary.steps += 1
+    with torch.no_grad():
+        weight.fill_(3.0)
+    adversary.update_average()
+    assert torch.allclose(adversary.average[0], torch.full_like(weight, 1.5))  # 0.75 * 1 + 0.25 * 3
+    with adversary.averaged():
+        assert torch.allclose(weight, torch.full_like(weight, 1.5))
+    assert torch.equal(weight, torch.full_like(weight, 3.0))  # its own weights are back
+    plain = Adversary(AdversarialConfig(), tiny_model)
+    assert len(plain.average) == 0
+    with plain.averaged():
+        assert torch.equal(weight, torch.full_like(weight, 3.0))
+    with pytest.raises(ValueError, match="ema"):
+        AdversarialConfig(ema=1.0)
+
+
 @pytest.fixture
 def base(tmp_path, photo_folder):
     """A tiny VAE trained for one epoch: the model the adversarial stage fine-tunes."""
@@ -109,7 +133,7 @@ def fine_tune(base, **adversarial) -> ExperimentConfig:
 @pytest.mark.slow  # three tiny trainings
 def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
         tmp_path, photo_folder, base):
-    config = fine_tune(base, mixes=0.25, feature_matching=1.0)
+    config = fine_tune(base, mixes=0.25, feature_matching=1.0, ema=0.9)
     run_experiment(config, photo_folder, tmp_path / "straight", device="cpu", progress=False)
     run_experiment(replace(config, epochs=1), photo_folder, tmp_path / "resumed", device="cpu",
                    progress=False)
@@ -127,6 +151,13 @@ def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
     for name, weights in start.state_dict().items():
         same = torch.equal(weights.float(), tuned[name].float())
         assert same == (not name.startswith("decoder")), name
+    # The saved model is the decoder's moving average; the checkpoint trains on its own weights.
+    saved, _ = load_model(tmp_path / "straight", "cpu")
+    average = straight["adversary"]["discriminator"]
+    decoder = [name for name, _ in saved.named_parameters() if name.startswith("decoder")]
+    for i, name in enumerate(decoder):
+        assert torch.equal(saved.state_dict()[name], average[f"average.{i}"]), name
+    assert not torch.equal(saved.state_dict()[decoder[0]], tuned[decoder[0]])
 
 
 @pytest.mark.slow  # two tiny trainings

@@ -35,8 +35,9 @@ def test_forward_shapes_and_range():
 def test_no_activation_before_the_sigmoid():
     # The original squashed the last layer with LeakyReLU before the sigmoid.
     for head in ("transpose", "conv"):
-        last = VAE(head=head).decoder[-1]
-        assert isinstance(last, (nn.ConvTranspose2d, nn.Conv2d))
+        for upsample in ("transpose", "resize"):
+            last = VAE(head=head, upsample=upsample).decoder[-1]
+            assert isinstance(last, (nn.ConvTranspose2d, nn.Conv2d))
     model = VAE()
     with torch.no_grad():
         model.decoder[-1].bias.fill_(-8.0)  # strongly negative logits must give dark pixels
@@ -54,7 +55,8 @@ def test_dark_pixels_are_reachable_in_bf16():
 
 @pytest.mark.parametrize("size", [(64, 64), (48, 40), (37, 51)])
 @pytest.mark.parametrize("options", [{}, {"norm": "batch"}, {"norm": "group", "res_blocks": 2},
-                                     {"head": "conv", "activation": "silu"}])
+                                     {"head": "conv", "activation": "silu"},
+                                     {"upsample": "resize", "head": "conv"}])
 def test_any_image_size_and_option_round_trips_its_shape(size, options):
     model = VAE(size[0], size[1], 16, [3, 8, 16, 32], 4, 2, 1, **options)
     x = torch.rand(2, 3, *size)
@@ -66,6 +68,25 @@ def test_options_add_parameters_only_where_documented():
     assert count(VAE(norm="group")) > base
     assert count(VAE(res_blocks=1)) > count(VAE(norm="group"))
     assert count(VAE(head="conv")) != base
+
+
+def test_resize_convolution_cannot_draw_a_checkerboard():
+    # A flat feature map, upsampled: a stride-2 transposed convolution gives each of the four
+    # output phases its own kernel taps, so even flat input comes out as a 2x2 checkerboard;
+    # nearest-neighbour upsampling then a 3x3 convolution keeps it flat.
+    torch.manual_seed(0)
+    flat = torch.ones(1, 8, 4, 4)
+    for upsample, checkered in (("transpose", True), ("resize", False)):
+        model = VAE(16, 16, 4, [3, 8, 8], upsample=upsample)
+        first_stage = model.decoder[3:5] if upsample == "resize" else model.decoder[3:4]
+        with torch.no_grad():
+            out = first_stage(flat)[0, :, 2:-2, 2:-2]  # away from the zero padding
+        assert out.shape[-1] == 4
+        spread = (out - out[:, :1, :1]).abs().max().item()
+        assert (spread > 1e-3) == checkered, upsample
+    assert count(VAE(upsample="resize")) < count(VAE())  # 3x3 kernels, not 4x4
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        VAE(upsample="bilinear")
 
 
 def test_init_weights_is_kaiming_with_zero_bias():

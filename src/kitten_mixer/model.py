@@ -23,6 +23,7 @@ ACTIVATIONS = {
 }
 NORMS = ("none", "batch", "group")
 HEADS = ("transpose", "conv")
+UPSAMPLES = ("transpose", "resize")
 # Keeps exp(log_var) finite in bf16 and fp16 without touching any sane posterior.
 LOG_VAR_RANGE = (-30.0, 20.0)
 
@@ -62,6 +63,10 @@ class VAEConfig:
     norm: str = "none"  # after each convolution: "none", "batch" or "group" (GroupNorm, 8 groups)
     res_blocks: int = 0  # residual blocks (two 3x3 convolutions) after each encoder stage
     head: str = "transpose"  # "conv": last up-convolution keeps channels, a 3x3 conv makes RGB
+    upsample: str = "transpose"  # how the decoder doubles its size: a stride-2 transposed
+    #     convolution, or "resize": nearest-neighbour upsampling, then a 3x3 convolution. A
+    #     transposed convolution draws each output phase with its own kernel, which an
+    #     adversarial loss turns into a checkerboard; resize-convolution cannot draw one.
 
     def __post_init__(self) -> None:
         self.hidden_channels = list(self.hidden_channels)
@@ -72,6 +77,8 @@ class VAEConfig:
             raise ValueError(f"norm must be one of {NORMS}, not {self.norm!r}")
         if self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
+        if self.upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {UPSAMPLES}, not {self.upsample!r}")
         if self.latent_dims < 1 or self.res_blocks < 0:
             raise ValueError("latent_dims must be positive and res_blocks not negative")
 
@@ -119,17 +126,19 @@ class VAE(nn.Module):
 
     `VAE(64, 64, 500, [3, 32, 64, 128, 256], 4, 2, 1, nn.LeakyReLU())` is the original
     project's network (7,529,131 parameters). Keyword options (see `VAEConfig`) add
-    normalisation, residual blocks and a convolutional output head.
+    normalisation, residual blocks, a convolutional output head and resize-convolutions.
     """
 
     def __init__(self, image_h: int = 64, image_w: int = 64, latent_dims: int = 500,
                  hidden_channels: list[int] | None = None, kernel_size: int = 4, stride: int = 2,
                  padding: int = 1, activation: str | nn.Module = "leaky_relu", *,
-                 norm: str = "none", res_blocks: int = 0, head: str = "transpose"):
+                 norm: str = "none", res_blocks: int = 0, head: str = "transpose",
+                 upsample: str = "transpose"):
         super().__init__()
         self.config = VAEConfig(image_h, image_w, latent_dims,
                                 hidden_channels or [3, 32, 64, 128, 256], kernel_size, stride,
-                                padding, activation_name(activation), norm, res_blocks, head)
+                                padding, activation_name(activation), norm, res_blocks, head,
+                                upsample)
         c = self.config
         act = ACTIVATIONS[c.activation]
         channels = c.hidden_channels
@@ -163,10 +172,14 @@ class VAE(nn.Module):
             decoder += [ResBlock(c_in, c.norm, c.activation) for _ in range(c.res_blocks)]
             if last and c.head == "conv":
                 c_out = channels[1]
-            extra = tuple(t - ((s - 1) * c.stride - 2 * c.padding + c.kernel_size)
-                          for t, s in zip(target, source))
-            decoder.append(nn.ConvTranspose2d(c_in, c_out, c.kernel_size, c.stride, c.padding,
-                                              output_padding=extra))
+            if c.upsample == "resize":
+                decoder += [nn.Upsample(size=target, mode="nearest"),
+                            nn.Conv2d(c_in, c_out, 3, padding=1)]
+            else:
+                extra = tuple(t - ((s - 1) * c.stride - 2 * c.padding + c.kernel_size)
+                              for t, s in zip(target, source))
+                decoder.append(nn.ConvTranspose2d(c_in, c_out, c.kernel_size, c.stride,
+                                                  c.padding, output_padding=extra))
             if not last:
                 decoder += [_norm(c.norm, c_out), act()]
             elif c.head == "conv":
@@ -230,7 +243,7 @@ class VAE(nn.Module):
         c = config
         return cls(c.image_h, c.image_w, c.latent_dims, c.hidden_channels, c.kernel_size,
                    c.stride, c.padding, c.activation, norm=c.norm, res_blocks=c.res_blocks,
-                   head=c.head)
+                   head=c.head, upsample=c.upsample)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = DEFAULT_DEVICE) -> VAE:

@@ -15,6 +15,8 @@ run's checkpoint: a resumed run continues bit for bit.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -47,12 +49,17 @@ class AdversarialConfig:
     feature_matching: float = 0.0  # weight of matching the discriminator's features of the
     #                                photo and its reconstruction (relative to the GAN term)
     decoder_only: bool = True  # freeze the encoder: the gallery codes and sampler stay valid
+    ema: float = 0.0  # decay of a moving average of the decoder's weights, which is what the
+    #                   run validates and saves (0: none). Adversarial training never settles:
+    #                   the average keeps what the decoder learned and drops its last swings.
 
     def __post_init__(self) -> None:
         if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0 \
                 or self.head_start < 0:
             raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
                              "lr positive, head_start at least 0")
+        if not 0 <= self.ema < 1:
+            raise ValueError("adversarial: ema must be at least 0 and below 1")
         if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0 \
                 or (self.fixed_weight is not None and self.fixed_weight < 0):
             raise ValueError("adversarial: mixes must be from 0 to 1, factor, feature_matching "
@@ -125,6 +132,10 @@ class Adversary(nn.Module):
                  if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
         self.last_layer = convs[-1].weight  # where the two gradients are compared
         self.model = [model]  # a list: the VAE is the run's, not a submodule of this one
+        # The decoder's moving average: part of the state dict, so a checkpoint holds it.
+        self.average = nn.ParameterList(
+            [nn.Parameter(p.detach().clone(), requires_grad=False)
+             for p in model.decoder.parameters()] if config.ema else [])
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         # This epoch's sums of the weight and the discriminator's loss, and its steps.
         self.register_buffer("tally", torch.zeros(3, dtype=torch.float64))
@@ -185,6 +196,35 @@ class Adversary(nn.Module):
         self.steps += 1
         self.tally[1:] += torch.stack([loss.detach().double(), torch.ones_like(self.tally[0])])
         return loss.detach()
+
+    def update_average(self) -> None:
+        """Move the decoder's average towards its new weights (after each decoder step). The
+        first step of the stage starts it from the weights of that moment."""
+        if not self.config.ema:
+            return
+        decay = self.config.ema if self.steps > 0 else 0.0
+        with torch.no_grad():
+            for average, weight in zip(self.average, self.model[0].decoder.parameters()):
+                average.lerp_(weight, 1 - decay)
+
+    @contextmanager
+    def averaged(self) -> Iterator[None]:
+        """Within the block, the decoder holds its averaged weights (once the stage has begun);
+        its own come back after."""
+        if not self.config.ema or self.steps == 0:
+            yield
+            return
+        weights = list(self.model[0].decoder.parameters())
+        own = [w.detach().clone() for w in weights]
+        with torch.no_grad():
+            for weight, average in zip(weights, self.average):
+                weight.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for weight, mine in zip(weights, own):
+                    weight.copy_(mine)
 
     def summary(self) -> dict[str, float]:
         """This epoch's mean weight of the adversarial term and mean discriminator loss (NaN

@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -137,7 +138,8 @@ def fit(run: Run) -> list[dict[str, float]]:
         val_terms = None
         if run.val_loader is not None:
             run.val_loader.set_epoch(epoch)
-            val_terms, _ = _pass(net, run.val_loader, run.loss, where)
+            with _averaged(run):
+                val_terms, _ = _pass(net, run.val_loader, run.loss, where)
         if bar is not None:
             bar.close()
         _stop_if_diverged(epoch, train_terms, val_terms, run.folder)
@@ -199,6 +201,7 @@ def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where
                 optimizer.step()
                 loss.step()
                 if adversary is not None:
+                    adversary.update_average()
                     with autocast:
                         adversary.discriminator_step(x, fakes)
             sums += torch.stack([t.detach().double() for t in terms]) * len(x)
@@ -266,12 +269,14 @@ def _save_epoch(run: Run, history: list[dict[str, float]], describe: dict[str, A
               for r in history]
     # ...except against a discriminator, which makes the likelihood worse on purpose: there
     # the newest model is the one to keep.
-    if scores[-1] < min(scores[:-1], default=math.inf) or run.adversary is not None:
-        save_model(run.model, folder.path, **describe, metrics=metrics)
-    # ...and by training loss, when that is another one.
-    if math.isfinite(row["val_loss"]) and \
-            row["train_loss"] < min((r["train_loss"] for r in history[:-1]), default=math.inf):
-        save_model(run.model, folder.best_train.path, **describe, metrics=metrics)
+    with _averaged(run):
+        if scores[-1] < min(scores[:-1], default=math.inf) or run.adversary is not None:
+            save_model(run.model, folder.path, **describe, metrics=metrics)
+        # ...and by training loss, when that is another one.
+        if math.isfinite(row["val_loss"]) and \
+                row["train_loss"] < min((r["train_loss"] for r in history[:-1]),
+                                        default=math.inf):
+            save_model(run.model, folder.best_train.path, **describe, metrics=metrics)
 
     epoch = int(row["epoch"])
     if epoch % run.epochs_per_checkpoint == 0 or epoch == run.epochs:
@@ -292,6 +297,12 @@ def _save_epoch(run: Run, history: list[dict[str, float]], describe: dict[str, A
         if run.keep_checkpoints:
             for _, old in folder.checkpoints()[run.keep_checkpoints:]:
                 old.unlink(missing_ok=True)
+
+
+def _averaged(run: Run) -> AbstractContextManager[None]:
+    """The weights to validate and save: the adversarial stage's moving average, if it keeps
+    one; checkpoints always hold the weights being trained."""
+    return run.adversary.averaged() if run.adversary is not None else nullcontext()
 
 
 def _restore(run: Run) -> tuple[int, list[dict[str, float]]]:
