@@ -22,6 +22,9 @@ from typing import Any
 from kitten_mixer.evaluation.records import read_records
 
 RECIPE = "gan-decoder"  # the run the others each change one setting of
+RESIZE_BASE = "resize-base"  # the base model with a resize-convolution decoder, shipped...
+RESIZE_BASE_RUN = "resize-200ep"  # ...from this run (its epoch times)
+RESIZE_RECIPE = "resize-gan"  # the recipe's stage on that base
 
 COLUMNS = [("PSNR", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.3f}"),
            ("sharpness", "sharpness", "{:.3f}"),
@@ -31,6 +34,7 @@ COLUMNS = [("PSNR", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.3f}"),
            ("KID arc mixes", "kid_mixes_slerp", "{:.3f}"),
            ("KID line mixes", "kid_mixes", "{:.3f}"),
            ("KID kittens", "kid_kittens", "{:.3f}"),
+           ("checkerboard", "checkerboard", "{:.2f}"),
            ("smoothness", "smoothness", "{:.2f}")]
 
 
@@ -41,14 +45,46 @@ def cell(value: float | None, form: str, base: float | None) -> str:
     return f"{text} ({value / base:.2f}x)" if base else text
 
 
-def minutes(record: dict[str, Any], history: Path | None) -> str:
-    """The stage's training time: its median epoch times its epochs (epochs that shared the
-    CPU with an evaluation are not counted against it)."""
+def minutes(record: dict[str, Any], history: Path | None) -> float:
+    """A run's training time: its median epoch times its epochs (epochs that shared the CPU
+    with an evaluation are not counted against it); NaN when unknown."""
     train = record["training"]
     if history is not None and history.is_file():
         seconds = [float(line.split(",")[7]) for line in history.read_text().splitlines()[1:]]
-        return f"{statistics.median(seconds) * len(seconds) / 60:.1f}"
-    return f"{train['seconds'] / 60:.1f}" if train.get("seconds") else "-"
+        return statistics.median(seconds) * len(seconds) / 60
+    return train["seconds"] / 60 if train.get("seconds") else float("nan")
+
+
+def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
+          runs: Path | None) -> dict[str, float]:
+    """Print one table: the shipped model's row, then each run's, the recipe first; return
+    each run's minutes."""
+    records = sorted(records, key=lambda r: (r["name"] != recipe_name,
+                                             "adversarial" in r["experiment"] and
+                                             r["experiment"]["adversarial"] is not None,
+                                             r["name"]))
+    print("| model | adversarial settings | " + " | ".join(c[0] for c in COLUMNS)
+          + " | minutes |")
+    print("|---|---|" + "---|" * len(COLUMNS) + "---|")
+    print("| shipped | - | " + " | ".join(cell(base.get(k), f, None) for _, k, f in COLUMNS)
+          + " | - |")
+    recipe = next((r["experiment"]["adversarial"] for r in records
+                   if r["name"] == recipe_name), {})
+    ratio = {"sharpness", "mix_sharpness_slerp", "kitten_sharpness", "kid_reconstructions",
+             "kid_mixes_slerp", "kid_mixes", "kid_kittens"}
+    spent = {}
+    for record in records:
+        settings = record["experiment"].get("adversarial")
+        changed = "none: the base model" if settings is None else ", ".join(
+            f"{k} {v}" for k, v in settings.items() if v != recipe.get(k)) or "the recipe"
+        cells = [cell(record["test"].get(k), f, base.get(k) if k in ratio else None)
+                 for _, k, f in COLUMNS]
+        run = RESIZE_BASE_RUN if record["name"] == RESIZE_BASE else record["name"]
+        history = runs / run / "history.csv" if runs else None
+        spent[record["name"]] = minutes(record, history)
+        print(f"| {record['name']} | {changed} | " + " | ".join(cells)
+              + f" | {spent[record['name']]:.1f} |")
+    return spent
 
 
 def main() -> None:
@@ -57,26 +93,21 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, help="the run folders, for their epoch times")
     args = parser.parse_args()
     shipped = json.loads((args.records / "shipped" / "default.json").read_text())
-    runs = sorted((r for r in read_records(args.records) if r["name"].startswith("gan-")),
-                  key=lambda r: (r["name"] != RECIPE, r["name"]))
+    records = read_records(args.records)
     base = shipped["test"]
-    print("| model | adversarial settings | " + " | ".join(c[0] for c in COLUMNS)
-          + " | minutes |")
-    print("|---|---|" + "---|" * len(COLUMNS) + "---|")
-    print("| shipped | - | " + " | ".join(cell(base.get(k), f, None) for _, k, f in COLUMNS)
-          + " | - |")
-    recipe = next((r["experiment"]["adversarial"] for r in runs if r["name"] == RECIPE), {})
-    for record in runs:
-        settings = record["experiment"]["adversarial"]
-        changed = ", ".join(f"{k} {v}" for k, v in settings.items()
-                            if v != recipe.get(k)) or "the recipe"
-        ratio = {"sharpness", "mix_sharpness_slerp", "kitten_sharpness", "kid_reconstructions",
-                 "kid_mixes_slerp", "kid_mixes", "kid_kittens"}
-        cells = [cell(record["test"].get(k), f, base.get(k) if k in ratio else None)
-                 for _, k, f in COLUMNS]
-        history = args.runs / record["name"] / "history.csv" if args.runs else None
-        print(f"| {record['name']} | {changed} | "
-              + " | ".join(cells) + f" | {minutes(record, history)} |")
+    print("Fine-tunes of the shipped decoder (stride-2 transposed convolutions):\n")
+    table([r for r in records if r["name"].startswith("gan-")], base, RECIPE, args.runs)
+    resize = [r for r in records if r["name"].startswith("resize-")]
+    if not resize:
+        return
+    print("\nA new base model whose decoder upsamples by resize-convolution, and its stages:\n")
+    spent = table(resize, base, RESIZE_RECIPE, args.runs)
+    for name, stage in spent.items():
+        if name != RESIZE_BASE and RESIZE_BASE in spent:
+            print(f"\n{name}: the whole recipe takes {spent[RESIZE_BASE]:.1f} minutes of base "
+                  f"training and {stage:.1f} of adversarial stage: "
+                  f"{spent[RESIZE_BASE] + stage:.1f} minutes", end="")
+    print()
 
 
 if __name__ == "__main__":

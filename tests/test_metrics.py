@@ -33,6 +33,21 @@ def test_sharpness_ratio_sees_blur():
     assert metrics.sharpness_ratio(x, blurred) < 0.2
 
 
+def test_checkerboard_sees_a_grid_every_8_pixels_and_not_smooth_detail():
+    torch.manual_seed(0)
+    noise = torch.rand(32, 3, 64, 64)  # a flat spectrum: no frequency stands out
+    assert metrics.checkerboard(noise) == pytest.approx(1.0, abs=0.1)
+    grid = torch.zeros(64, 64)
+    grid[::8, ::8] = 1.0  # one bright pixel every 8, as stacked transposed convolutions draw
+    for shift in (0, 3):  # wherever the grid sits
+        gridded = noise * 0.5 + 0.5 * grid.roll((shift, shift), (0, 1))
+        assert metrics.checkerboard(gridded) > 2 * metrics.checkerboard(noise)
+    # A grid of another period is not this one.
+    other = torch.zeros(64, 64)
+    other[::7, ::7] = 1.0
+    assert metrics.checkerboard(noise * 0.5 + 0.5 * other) < 1.2
+
+
 def test_active_units_count_the_units_that_vary():
     means = torch.zeros(100, 6)
     means[:, 0] = torch.linspace(-1, 1, 100)
