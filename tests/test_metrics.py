@@ -33,19 +33,21 @@ def test_sharpness_ratio_sees_blur():
     assert metrics.sharpness_ratio(x, blurred) < 0.2
 
 
-def test_checkerboard_sees_a_grid_every_8_pixels_and_not_smooth_detail():
+def test_checkerboard_sees_a_grid_every_8_pixels_and_not_other_detail():
     torch.manual_seed(0)
-    noise = torch.rand(32, 3, 64, 64)  # a flat spectrum: no frequency stands out
-    assert metrics.checkerboard(noise) == pytest.approx(1.0, abs=0.1)
+    photos = torch.rand(32, 3, 64, 64)  # a flat spectrum: no frequency stands out
     grid = torch.zeros(64, 64)
     grid[::8, ::8] = 1.0  # one bright pixel every 8, as stacked transposed convolutions draw
+    faint = photos * 0.9 + 0.1 * grid
+    grid_of_faint = metrics.grid_amplitude(faint)
+    assert abs(metrics.grid_amplitude(photos)) < 0.2 * grid_of_faint
+    assert metrics.checkerboard(faint, faint) == pytest.approx(1.0)
     for shift in (0, 3):  # wherever the grid sits
-        gridded = noise * 0.5 + 0.5 * grid.roll((shift, shift), (0, 1))
-        assert metrics.checkerboard(gridded) > 2 * metrics.checkerboard(noise)
-    # A grid of another period is not this one.
+        strong = photos * 0.6 + 0.4 * grid.roll((shift, shift), (0, 1))
+        assert metrics.checkerboard(faint, strong) > 3
     other = torch.zeros(64, 64)
-    other[::7, ::7] = 1.0
-    assert metrics.checkerboard(noise * 0.5 + 0.5 * other) < 1.2
+    other[::7, ::7] = 1.0  # a grid of another period is not this one
+    assert metrics.checkerboard(faint, photos * 0.6 + 0.4 * other) < 0.2
 
 
 def test_active_units_count_the_units_that_vary():

@@ -43,11 +43,10 @@ class Evaluation:
     # New kittens: codes drawn from a sampler of real cats' codes, decoded.
     kitten_sharpness: float | None = None
     kid_kittens: float | None = None
-    # A grid every 8 pixels, as transposed convolutions draw it (metrics.checkerboard): the
-    # reconstructions', the arc mixes' and, for reference, the photos'.
+    # A grid every 8 pixels, as transposed convolutions draw it, over the photos' (metrics.
+    # checkerboard): of the reconstructions and of the arc mixes.
     checkerboard: float | None = None
     mix_checkerboard_slerp: float | None = None
-    photo_checkerboard: float | None = None
 
     def as_row(self) -> dict[str, float | int | None]:
         return dict(self.__dict__)
@@ -124,9 +123,8 @@ def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn 
         mix_sharpness_slerp=metrics.sharpness_ratio(photos, mixed_slerp),
         kid_mixes_slerp=kid_slerp,
         kitten_sharpness=metrics.sharpness_ratio(photos, new) if new is not None else None,
-        kid_kittens=kid_new, checkerboard=metrics.checkerboard(reconstructions),
-        mix_checkerboard_slerp=metrics.checkerboard(mixed_slerp),
-        photo_checkerboard=metrics.checkerboard(photos))
+        kid_kittens=kid_new, checkerboard=metrics.checkerboard(photos, reconstructions),
+        mix_checkerboard_slerp=metrics.checkerboard(photos, mixed_slerp))
 
 
 def reconstruction_grid(mixers: Sequence[KittenMixer], faces: torch.Tensor,

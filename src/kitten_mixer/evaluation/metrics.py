@@ -59,14 +59,12 @@ def sharpness_ratio(photos: torch.Tensor, images: torch.Tensor) -> float:
     return float(laplacian_variance(images).mean() / laplacian_variance(photos).mean())
 
 
-def checkerboard(images: torch.Tensor, period: int = 8) -> float:
-    """How much more a repeating grid of `period` pixels stands out in `images` than in a
-    smooth spectrum: the amplitude of the grey images' frequencies that repeat every `period`
-    pixels over that of the other frequencies at the same radius, averaged over radii. Upsampling
-    by stride-2 transposed convolutions draws such a grid (three of them: every 8 pixels), and
-    an adversarial loss can strengthen it into a grain that sharpness counts as detail. Photos
-    score a little above 1 (JPEG's 8x8 blocks); a blurred image's spectrum falls fast, so a
-    faint grid stands out more in it."""
+def grid_amplitude(images: torch.Tensor, period: int = 8) -> float:
+    """How strong a grid repeating every `period` pixels is in `images`: the amplitude of the
+    grey images' frequencies that repeat every `period` pixels, above the mean amplitude of the
+    other frequencies at the same radius, summed. Stacked stride-2 transposed convolutions draw
+    such a grid (three of them: every 8 pixels), and JPEG's 8x8 blocks put a faint one in
+    photos."""
     grey = (images.float() * GREY.to(images.device).view(1, 3, 1, 1)).sum(1)
     amplitude = torch.fft.fft2(grey - grey.mean((-2, -1), keepdim=True)).abs().mean(0)
     h, w = amplitude.shape
@@ -74,9 +72,16 @@ def checkerboard(images: torch.Tensor, period: int = 8) -> float:
     v = torch.fft.fftfreq(w, 1 / w).abs()[None, :]
     radius = torch.sqrt(u**2 + v**2).round()
     grid = ((u * period) % h == 0) & ((v * period) % w == 0) & (radius > 0)
-    ratios = [amplitude[grid & (radius == r)].mean() / amplitude[~grid & (radius == r)].mean()
+    excess = [(amplitude[grid & (radius == r)] - amplitude[~grid & (radius == r)].mean()).sum()
               for r in radius[grid].unique()]
-    return float(torch.stack(ratios).mean())
+    return float(torch.stack(excess).sum())
+
+
+def checkerboard(photos: torch.Tensor, images: torch.Tensor) -> float:
+    """The 8-pixel grid of `images` over that of `photos` (grid_amplitude): 1 is as faint as
+    the photos' JPEG blocks. An adversarial loss can strengthen the grid of a transposed-
+    convolution decoder into a grain that sharpness counts as detail; this sees it."""
+    return grid_amplitude(images) / grid_amplitude(photos)
 
 
 def active_units(means: torch.Tensor, threshold: float = 0.01) -> int:
