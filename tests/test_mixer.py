@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from conftest import fake_photo
+from conftest import TINY, fake_photo
 from PIL import Image
 
-from kitten_mixer import KittenMixer, interpolate_latents
+from kitten_mixer import VAE, KittenMixer, interpolate_latents
 from kitten_mixer.device import resolve_device
 from kitten_mixer.errors import KittenMixerError, PhotoError
 from kitten_mixer.images import photo_to_array
@@ -56,6 +56,15 @@ def test_decode_tensor_gives_the_pixels_decode_draws_in_any_batch_size(mixer):
     images = np.stack([np.asarray(image) for image in mixer.decode(codes)])
     expected = (pixels.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
     assert np.array_equal(images, expected)
+
+
+def test_a_resize_convolution_decoder_decodes_folded_to_the_same_pixels():
+    model = VAE(**TINY, upsample="resize").eval()
+    folded = KittenMixer(model)
+    codes = torch.randn(5, 8, generator=torch.Generator().manual_seed(0))
+    assert folded.decoder is not model.decoder  # its transposed-convolution twin
+    with torch.no_grad():
+        assert torch.allclose(folded.decode_tensor(codes), model.decode(codes), atol=1e-6)
 
 
 def test_without_finding_the_model_reads_the_centre_crop(mixer):

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from kitten_mixer import VAE, VAEConfig
+from kitten_mixer.model import fold_resize_convolutions
 
 
 def count(model: nn.Module) -> int:
@@ -87,6 +88,20 @@ def test_resize_convolution_cannot_draw_a_checkerboard():
     assert count(VAE(upsample="resize")) < count(VAE())  # 3x3 kernels, not 4x4
     with pytest.raises(ValueError, match="upsample must be one of"):
         VAE(upsample="bilinear")
+
+
+@pytest.mark.parametrize("size", [(64, 64), (37, 51)])
+def test_folded_resize_convolutions_draw_the_same_pixels(size):
+    torch.manual_seed(0)
+    model = VAE(size[0], size[1], 16, [3, 8, 16, 32], upsample="resize").eval()
+    folded = fold_resize_convolutions(model.decoder)
+    z = torch.randn(5, 16)
+    with torch.no_grad():
+        assert torch.allclose(folded(z), model.decode_logits(z), atol=1e-5)
+    kinds = [type(layer) for layer in folded]
+    assert nn.Upsample not in kinds if size == (64, 64) else nn.Upsample in kinds  # odd sizes
+    plain = VAE(16, 16, 4, [3, 8])
+    assert fold_resize_convolutions(plain.decoder) is plain.decoder
 
 
 def test_init_weights_is_kaiming_with_zero_bias():

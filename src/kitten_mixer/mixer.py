@@ -18,7 +18,7 @@ from kitten_mixer.device import DEFAULT_DEVICE, resolve_device
 from kitten_mixer.errors import ModelFileError, MorphError
 from kitten_mixer.faces import FaceCrop, face_or_centre
 from kitten_mixer.images import Photo, photos_to_tensor, tensor_to_images
-from kitten_mixer.model import VAE, load_model
+from kitten_mixer.model import VAE, fold_resize_convolutions, load_model
 from kitten_mixer.morph import (
     DEFAULT_METHOD,
     Morph,
@@ -60,6 +60,11 @@ class KittenMixer:
         self.device = torch.device(device)
         # channels_last: a morph (encode 2, decode 11) takes 6.6 ms instead of 8.7 on the CPU.
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
+        # A resize-convolution decoder runs folded into transposed convolutions: the same
+        # pixels, and a morph's 11 frames decode as fast as with a transposed decoder (13 ms
+        # instead of 24 on one thread).
+        self.decoder = fold_resize_convolutions(self.model.decoder).to(
+            memory_format=torch.channels_last)
         self.config = config or {"architecture": model.config.to_dict()}
         self.image_size = (model.config.image_h, model.config.image_w)
 
@@ -127,7 +132,8 @@ class KittenMixer:
         if z.ndim != 2 or z.shape[1] != self.latent_dims:
             raise ValueError(f"latents must have shape [N, {self.latent_dims}], "
                              f"not {tuple(z.shape)}")
-        return torch.cat([self.model.decode(batch.to(self.device)).float().cpu()
+        # As VAE.decode: the sigmoid in float32.
+        return torch.cat([torch.sigmoid(self.decoder(batch.to(self.device)).float()).cpu()
                           for batch in z.split(batch_size)])
 
     def decode(self, latents: torch.Tensor | np.ndarray) -> list[Image.Image]:
