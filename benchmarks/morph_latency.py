@@ -8,7 +8,8 @@ also timed alone, to show where the time goes. It ends with the README's sentenc
     python benchmarks/morph_latency.py --model runs/my-run --repeats 100 --threads 2
 
 Without --model and without a shipped default model, it times a freshly initialised v6 network
-(same architecture, so the same cost) and says so.
+(same architecture, so the same cost) and says so. For a decoder of resize-convolutions, which
+KittenMixer runs folded into transposed convolutions, decoding unfolded is timed too.
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ def main() -> None:
         "encode 2 only": time_ms(encode_two, args.repeats, args.warmup),
         f"decode {STEPS} only": time_ms(lambda: mixer.decode(codes), args.repeats, args.warmup),
     }
+    if mixer.decoder is not mixer.model.decoder:  # a resize-convolution decoder, folded
+        timings[f"decode {STEPS} tensors, folded"] = time_ms(
+            lambda: mixer.decode_tensor(codes), args.repeats, args.warmup)
+        with torch.inference_mode():
+            timings[f"decode {STEPS} tensors, unfolded"] = time_ms(
+                lambda: mixer.model.decode(codes), args.repeats, args.warmup)
 
     print(which)
     print(f"{args.repeats} repeats after {args.warmup} warm-up, "
@@ -91,7 +98,8 @@ def main() -> None:
     for what, times in timings.items():
         print(f"{what:<28} {statistics.median(times):>10.2f} {p90(times):>8.2f}")
     morphs = next(iter(timings.values()))
-    print(f"\nREADME: one morph with the shipped model (encode 2 photos, decode {STEPS} steps, PIL "
+    model = "the shipped model" if args.model is None else args.model
+    print(f"\nREADME: one morph with {model} (encode 2 photos, decode {STEPS} steps, PIL "
           f"images out) takes **{statistics.median(morphs):.1f} ms** median "
           f"(p90 {p90(morphs):.1f} ms) on {torch.get_num_threads()} threads")
 

@@ -1,14 +1,17 @@
 """Print the adversarial stage's ablation table of docs/experiments.md (section 4, sharp cats).
 
 Its rows come from the records `kitten-mixer evaluate` writes: the shipped weights measured
-again with every column (experiments/shipped/default.json) and the fine-tuned runs
-(experiments/gan-*.json). Each run's sharpness and KID are also given as a ratio to the
-shipped model's, the form the sharp-cats goals take (KID at most a third, sharpness at least
-0.5 of the photos').
+again with every column (experiments/shipped/default.json), the fine-tunes of the shipped
+decoder (experiments/gan-*.json), and a base model with a resize-convolution decoder
+(experiments/shipped/resize-base.json, as `kitten-mixer ship` made it) and its adversarial
+stages (experiments/resize-gan*.json). Each run's sharpness and KID are also given as
+a ratio to the shipped model's, the form the sharp-cats goals take (KID at most a third,
+sharpness at least 0.5 of the photos'); with --runs, the minutes come from the runs' epoch
+times, and each resize stage's whole recipe (base and stage) is added up.
 
     kitten-mixer evaluate src/kitten_mixer/weights/default --data ../shared/data/cats.zip \\
         --results experiments/shipped --report /tmp/shipped.md
-    python scripts/sharp_numbers.py
+    python scripts/sharp_numbers.py [--runs runs]
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import Any
 from kitten_mixer.evaluation.records import read_records
 
 RECIPE = "gan-decoder"  # the run the others each change one setting of
-RESIZE_BASE = "resize-base"  # the base model with a resize-convolution decoder, shipped...
-RESIZE_BASE_RUN = "resize-200ep"  # ...from this run (its epoch times)
+# The base model with a resize-convolution decoder, measured as shipped (with the sampler the
+# kittens' KID needs: experiments/shipped/resize-base.json), and the run it was shipped from.
+RESIZE_BASE = "resize-base"
+RESIZE_BASE_RUN = "resize-200ep"
 RESIZE_RECIPE = "resize-gan"  # the recipe's stage on that base
 
 COLUMNS = [("PSNR", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.3f}"),
@@ -57,12 +62,10 @@ def minutes(record: dict[str, Any], history: Path | None) -> float:
 
 def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
           runs: Path | None) -> dict[str, float]:
-    """Print one table: the shipped model's row, then each run's, the recipe first; return
-    each run's minutes."""
-    records = sorted(records, key=lambda r: (r["name"] != recipe_name,
-                                             "adversarial" in r["experiment"] and
-                                             r["experiment"]["adversarial"] is not None,
-                                             r["name"]))
+    """Print one table: the shipped model's row, then each run's (a base model first, then the
+    recipe, then the runs that change it); return each run's minutes."""
+    records = sorted(records, key=lambda r: (r["experiment"].get("adversarial") is not None,
+                                             r["name"] != recipe_name, r["name"]))
     print("| model | adversarial settings | " + " | ".join(c[0] for c in COLUMNS)
           + " | minutes |")
     print("|---|---|" + "---|" * len(COLUMNS) + "---|")
@@ -97,9 +100,11 @@ def main() -> None:
     base = shipped["test"]
     print("Fine-tunes of the shipped decoder (stride-2 transposed convolutions):\n")
     table([r for r in records if r["name"].startswith("gan-")], base, RECIPE, args.runs)
-    resize = [r for r in records if r["name"].startswith("resize-")]
-    if not resize:
+    resize = [r for r in records if r["name"].startswith("resize-gan")]
+    base_record = args.records / "shipped" / f"{RESIZE_BASE}.json"
+    if not resize or not base_record.is_file():
         return
+    resize.append(json.loads(base_record.read_text()))
     print("\nA new base model whose decoder upsamples by resize-convolution, and its stages:\n")
     spent = table(resize, base, RESIZE_RECIPE, args.runs)
     for name, stage in spent.items():
