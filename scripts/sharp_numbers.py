@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kitten_mixer.evaluation.records import read_records
+from kitten_mixer.storage import read_history
 
 RECIPE = "gan-decoder"  # the run the others each change one setting of
 # The base model with a resize-convolution decoder, measured as shipped (with the sampler the
@@ -54,8 +55,8 @@ def minutes(record: dict[str, Any], history: Path | None) -> float:
     """A run's training time: its median epoch times its epochs (epochs that shared the CPU
     with an evaluation are not counted against it); NaN when unknown."""
     train = record["training"]
-    if history is not None and history.is_file():
-        seconds = [float(line.split(",")[7]) for line in history.read_text().splitlines()[1:]]
+    seconds = [row["seconds"] for row in read_history(history)] if history is not None else []
+    if seconds:
         return statistics.median(seconds) * len(seconds) / 60
     return train["seconds"] / 60 if train.get("seconds") else float("nan")
 

@@ -18,7 +18,7 @@ from kitten_mixer.device import DEFAULT_DEVICE, resolve_device
 from kitten_mixer.errors import ModelFileError, MorphError
 from kitten_mixer.faces import FaceCrop, face_or_centre
 from kitten_mixer.images import Photo, photos_to_tensor, tensor_to_images
-from kitten_mixer.model import VAE, fold_resize_convolutions, load_model
+from kitten_mixer.model import VAE, fold_resize_convolutions, load_model, logits_to_pixels
 from kitten_mixer.morph import (
     DEFAULT_METHOD,
     Morph,
@@ -132,8 +132,7 @@ class KittenMixer:
         if z.ndim != 2 or z.shape[1] != self.latent_dims:
             raise ValueError(f"latents must have shape [N, {self.latent_dims}], "
                              f"not {tuple(z.shape)}")
-        # As VAE.decode: the sigmoid in float32.
-        return torch.cat([torch.sigmoid(self.decoder(batch.to(self.device)).float()).cpu()
+        return torch.cat([logits_to_pixels(self.decoder(batch.to(self.device))).cpu()
                           for batch in z.split(batch_size)])
 
     def decode(self, latents: torch.Tensor | np.ndarray) -> list[Image.Image]:

@@ -223,12 +223,8 @@ class VAE(nn.Module):
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latents [N, latent_dims] -> images [N, C, H, W] in [0, 1], always in float32.
-
-        The sigmoid runs in float32 even under bf16 autocast: bf16 rounds 0.998 to 1.0, and
-        binary cross-entropy at exactly 1.0 is infinite.
-        """
-        return torch.sigmoid(self.decode_logits(z).float())
+        """Latents [N, latent_dims] -> images [N, C, H, W] in [0, 1], always in float32."""
+        return logits_to_pixels(self.decode_logits(z))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Images -> (reconstructions in [0, 1], posterior mean, posterior log-variance)."""
@@ -253,6 +249,13 @@ class VAE(nn.Module):
     def save(self, path: str | os.PathLike, **info: Any) -> None:
         """Write this VAE as a saved-model folder; `info` goes into its config.json."""
         save_model(self, path, **info)
+
+
+def logits_to_pixels(logits: torch.Tensor) -> torch.Tensor:
+    """A decoder's logits as pixels in [0, 1], in float32. The sigmoid runs in float32 even
+    under bf16 autocast: bf16 rounds 0.998 to 1.0, and binary cross-entropy at exactly 1.0 is
+    infinite."""
+    return torch.sigmoid(logits.float())
 
 
 # Nearest-neighbour 2x upsampling then a 3x3 convolution is a stride-2 transposed convolution
