@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from PIL import Image
 from conftest import TINY
 
 from kitten_mixer import ExperimentConfig, VAEConfig, run_experiment
@@ -15,6 +16,7 @@ from kitten_mixer.storage import RunFolder, load_checkpoint
 from kitten_mixer.training.adversarial import (
     AdversarialConfig,
     Adversary,
+    MixWatch,
     PatchDiscriminator,
     diff_augment,
 )
@@ -24,6 +26,29 @@ def test_the_discriminator_judges_patches_and_shows_its_features():
     logits, features = PatchDiscriminator(channels=8, layers=3)(torch.rand(2, 3, 64, 64))
     assert logits.shape == (2, 1, 8, 8)
     assert [f.shape[1:] for f in features] == [(8, 32, 32), (16, 16, 16), (32, 8, 8)]
+
+
+def test_the_r1_penalty_flattens_the_discriminator_around_photos(tiny_model):
+    photos, fakes = torch.rand(8, 3, 16, 16), torch.rand(8, 3, 16, 16)
+
+    def slope_after_training(r1: float, interval: int = 1) -> float:
+        torch.manual_seed(0)
+        adversary = Adversary(AdversarialConfig(spectral_norm=False, r1=r1, r1_interval=interval,
+                                                lr=1e-3, augment=False), tiny_model)
+        assert not any("parametrizations" in name
+                       for name, _ in adversary.discriminator.named_parameters())
+        for _ in range(30):
+            hinge = adversary.discriminator_step(photos, fakes)
+        assert hinge.ndim == 0 and hinge >= 0  # the hinge alone, without the penalty
+        x = photos.clone().requires_grad_(True)
+        score = adversary.discriminator(x)[0].mean(dim=(1, 2, 3)).sum()
+        return torch.autograd.grad(score, x)[0].square().sum().item()
+
+    unpenalised = slope_after_training(r1=0.0)
+    assert slope_after_training(r1=10.0) < 0.2 * unpenalised
+    assert slope_after_training(r1=10.0, interval=4) < 0.2 * unpenalised  # lazily, as well
+    with pytest.raises(ValueError, match="r1 at least 0"):
+        AdversarialConfig(r1=-1)
 
 
 def test_diff_augment_moves_colours_and_pixels_and_lets_gradients_through():
@@ -130,6 +155,25 @@ def fine_tune(base, **adversarial) -> ExperimentConfig:
                             adversarial=AdversarialConfig(channels=8, **adversarial))
 
 
+def test_the_mix_watch_draws_morphs_at_its_steps_without_touching_the_training(
+        tiny_model, tmp_path):
+    faces = (torch.rand(5, 3, 16, 16) * 255).to(torch.uint8)  # two pairs; the fifth unused
+    watch = MixWatch(faces, tmp_path / "mixes", frames=5, zoom=2)
+    tiny_model.train()
+    weights = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    rng = torch.get_rng_state()
+    assert watch(tiny_model, 2) is None and not (tmp_path / "mixes").exists()
+    path = watch(tiny_model, 25)
+    assert path == tmp_path / "mixes" / "step-00025.png"
+    with Image.open(path) as picture:  # 5 frames of 32 px a row, 2 rows, 2 px between
+        assert picture.size == (5 * 34 + 2, 2 * 34 + 2)
+    assert torch.equal(torch.get_rng_state(), rng)  # a watched run trains as an unwatched one
+    assert tiny_model.training
+    assert all(torch.equal(v, weights[k]) for k, v in tiny_model.state_dict().items())
+    with pytest.raises(ValueError, match="at least two uint8 faces"):
+        MixWatch(faces[:1], tmp_path)
+
+
 @pytest.mark.slow  # three tiny trainings
 def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
         tmp_path, photo_folder, base):
@@ -141,6 +185,9 @@ def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
                    progress=False)
     straight, resumed = (load_checkpoint(RunFolder(tmp_path / name).checkpoint(2))
                          for name in ("straight", "resumed"))
+    watched = sorted(p.name for p in (tmp_path / "straight" / "mixes").iterdir())
+    assert watched[0] == "step-00001.png"  # the first mixes that heard the discriminator
+    assert watched == sorted(p.name for p in (tmp_path / "resumed" / "mixes").iterdir())
     for part in ("model", "adversary"):
         flat_a, flat_b = _tensors(straight[part]), _tensors(resumed[part])
         assert flat_a.keys() == flat_b.keys() and flat_a

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,8 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from kitten_mixer.images import enlarge, image_grid, tensor_to_images
 from kitten_mixer.model import VAE
 from kitten_mixer.morph import latent_path
+from kitten_mixer.storage import atomic_write
 from kitten_mixer.training import distributed
 
 
@@ -39,6 +42,12 @@ class AdversarialConfig:
     channels: int = 32  # the discriminator's first layer; each further layer doubles it
     layers: int = 3  # strided 4x4 convolutions (64 px -> 8x8 patches for 3)
     lr: float = 1e-4  # the discriminator's learning rate (Adam, betas 0.5 and 0.9)
+    spectral_norm: bool = True  # each layer of the discriminator at most 1-Lipschitz
+    r1: float = 0.0  # gamma of the R1 penalty, gamma/2 ||grad D(photo)||^2, the other way
+    #                  to keep the discriminator smooth (StyleGAN2), with or without
+    #                  spectral norm. D(photo) is the mean of the photo's patch logits.
+    r1_interval: int = 4  # the penalty every this many steps, times as much (StyleGAN2's
+    #                       lazy regularisation: the double backward costs less)
     head_start: int = 0  # discriminator steps before the decoder hears it: one at chance
     #                      gives the decoder nothing but noise to follow
     factor: float = 0.5  # times the adaptive weight
@@ -55,9 +64,9 @@ class AdversarialConfig:
 
     def __post_init__(self) -> None:
         if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0 \
-                or self.head_start < 0:
+                or self.head_start < 0 or self.r1 < 0 or self.r1_interval < 1:
             raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
-                             "lr positive, head_start at least 0")
+                             "lr positive, head_start and r1 at least 0, r1_interval at least 1")
         if not 0 <= self.ema < 1:
             raise ValueError("adversarial: ema must be at least 0 and below 1")
         if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0 \
@@ -70,19 +79,21 @@ class AdversarialConfig:
 
 
 class PatchDiscriminator(nn.Module):
-    """PatchGAN: strided 4x4 convolutions with spectral norm and LeakyReLU(0.2), then one
-    logit per patch. `forward` gives the logits and the features of every layer."""
+    """PatchGAN: strided 4x4 convolutions (with spectral norm unless told otherwise) and
+    LeakyReLU(0.2), then one logit per patch. `forward` gives the logits and the features of
+    every layer."""
 
-    def __init__(self, channels: int = 32, layers: int = 3):
+    def __init__(self, channels: int = 32, layers: int = 3, normalised: bool = True):
         super().__init__()
+        norm = spectral_norm if normalised else (lambda conv: conv)
         blocks, c_in = [], 3
         for i in range(layers):
             c_out = channels * 2**i
-            blocks.append(nn.Sequential(spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1)),
+            blocks.append(nn.Sequential(norm(nn.Conv2d(c_in, c_out, 4, 2, 1)),
                                         nn.LeakyReLU(0.2)))
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
-        self.head = spectral_norm(nn.Conv2d(c_in, 1, 3, 1, 1))
+        self.head = norm(nn.Conv2d(c_in, 1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         features = []
@@ -119,13 +130,56 @@ def diff_augment(x: torch.Tensor) -> torch.Tensor:
     return x * keep[:, None].to(x.dtype)
 
 
+class MixWatch:
+    """Morphs (along the arc) between fixed pairs of faces, drawn by the decoder after its
+    first 1, 25, 50 and 100 updates against the discriminator and a few times after, into
+    `folder`/step-NNNNN.png: a decoder asked to fool a weak discriminator tends to fill the
+    middles of its morphs with noise texture first, and this is where to see it. Drawing uses
+    no random numbers, so a run that watches trains bit for bit as one that does not."""
+
+    STEPS = (1, 25, 50, 100, 250, 500, 1000, 2000, 4000, 8000)
+
+    def __init__(self, faces: torch.Tensor, folder: str | Path, frames: int = 7, zoom: int = 2):
+        if faces.dtype != torch.uint8 or faces.ndim != 4 or len(faces) < 2:
+            raise ValueError("MixWatch needs at least two uint8 faces [N, 3, H, W]")
+        self.faces = faces[: len(faces) // 2 * 2]  # pairs: 0 with 1, 2 with 3, ...
+        self.folder = Path(folder)
+        self.shares = torch.linspace(0, 1, frames)
+        self.zoom = zoom
+
+    def __call__(self, model: VAE, update: int) -> Path | None:
+        """After the decoder's `update`-th update against the discriminator: its morphs, if
+        this is one of the steps to watch; the picture's path."""
+        if update not in self.STEPS:
+            return None
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                device = next(model.parameters()).device
+                means = model.mean(model.encoder(self.faces.to(device).float() / 255))
+                means = means.float().cpu()  # (encode would draw a sample)
+                paths = torch.cat([latent_path(means[i], means[i + 1], self.shares)
+                                   for i in range(0, len(means), 2)])
+                frames = model.decode(paths.to(device)).float().cpu()
+        finally:
+            model.train(was_training)
+        picture = image_grid([enlarge(image, self.zoom) for image in tensor_to_images(frames)],
+                             columns=len(self.shares))
+        path = self.folder / f"step-{update:05d}.png"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
+        return path
+
+
 class Adversary(nn.Module):
     """The discriminator and its optimizer, with the losses both sides learn from."""
 
     def __init__(self, config: AdversarialConfig, model: VAE):
         super().__init__()
         self.config = config
-        self.discriminator = PatchDiscriminator(config.channels, config.layers)
+        self.discriminator = PatchDiscriminator(config.channels, config.layers,
+                                                config.spectral_norm)
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr,
                                           betas=(0.5, 0.9))
         convs = [m for m in model.decoder.modules()
@@ -136,6 +190,7 @@ class Adversary(nn.Module):
         self.average = nn.ParameterList(
             [nn.Parameter(p.detach().clone(), requires_grad=False)
              for p in model.decoder.parameters()] if config.ema else [])
+        self.watch: MixWatch | None = None  # pictures of the first mixes, if wanted
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
         # This epoch's sums of the weight and the discriminator's loss, and its steps.
         self.register_buffer("tally", torch.zeros(3, dtype=torch.float64))
@@ -181,11 +236,20 @@ class Adversary(nn.Module):
         return weight * gan, fakes.detach()
 
     def discriminator_step(self, x: torch.Tensor, fakes: torch.Tensor) -> torch.Tensor:
-        """One hinge-loss step of the discriminator on photos and fakes; its loss."""
+        """One hinge-loss step of the discriminator on photos and fakes (plus the R1 penalty,
+        if asked); its hinge loss."""
         self.discriminator.train()
-        real, _ = self._look(x)
+        penalise = self.config.r1 > 0 and int(self.steps) % self.config.r1_interval == 0
+        photos = x.detach().requires_grad_(penalise)
+        real, _ = self._look(photos)
         fake, _ = self._look(fakes)
         loss = F.relu(1 - real.float()).mean() + F.relu(1 + fake.float()).mean()
+        hinge = loss.detach()
+        if penalise:
+            score = real.float().mean(dim=(1, 2, 3)).sum()
+            grad = torch.autograd.grad(score, photos, create_graph=True)[0]
+            gamma = self.config.r1 * self.config.r1_interval
+            loss = loss + gamma / 2 * grad.float().square().flatten(1).sum(1).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if distributed.is_distributed():  # each rank saw its own shard: average the gradients
@@ -194,8 +258,16 @@ class Adversary(nn.Module):
                 param.grad /= distributed.world_size()
         self.optimizer.step()
         self.steps += 1
-        self.tally[1:] += torch.stack([loss.detach().double(), torch.ones_like(self.tally[0])])
-        return loss.detach()
+        self.tally[1:] += torch.stack([hinge.double(), torch.ones_like(self.tally[0])])
+        return hinge
+
+    def decoder_stepped(self) -> None:
+        """After each update of the decoder: its moving average, and its morphs when watched
+        (by rank 0 alone)."""
+        self.update_average()
+        heard = int(self.steps) - self.config.head_start + 1  # updates that heard the critic
+        if self.watch is not None and heard > 0 and distributed.rank() == 0:
+            self.watch(self.model[0], heard)
 
     def update_average(self) -> None:
         """Move the decoder's average towards its new weights (after each decoder step). The

@@ -17,7 +17,7 @@ from kitten_mixer.loss import BetaLoss
 from kitten_mixer.model import VAE, load_model
 from kitten_mixer.storage import RunFolder, load_checkpoint
 from kitten_mixer.training import distributed
-from kitten_mixer.training.adversarial import Adversary
+from kitten_mixer.training.adversarial import Adversary, MixWatch
 from kitten_mixer.training.config import ExperimentConfig
 from kitten_mixer.training.loop import Run, fit
 
@@ -76,6 +76,8 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
     if config.init and stored is None:
         _start_from(model, config.init)
     adversary = Adversary(config.adversarial, model) if config.adversarial else None
+    if adversary is not None and len(splits["val"]) >= 2:
+        adversary.watch = MixWatch(splits["val"].images[:12], Path(out) / "mixes")
     trained = adversary.freeze_encoder() if adversary and config.adversarial.decoder_only \
         else list(model.parameters())
     # The fused kernel updates all 7.5 M parameters of v6 in 4 ms on the CPU, the default

@@ -201,7 +201,7 @@ def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where
                 optimizer.step()
                 loss.step()
                 if adversary is not None:
-                    adversary.update_average()
+                    adversary.decoder_stepped()
                     with autocast:
                         adversary.discriminator_step(x, fakes)
             sums += torch.stack([t.detach().double() for t in terms]) * len(x)
