@@ -24,6 +24,7 @@ from typing import Any
 
 from kitten_mixer.evaluation.records import read_records
 from kitten_mixer.storage import read_history
+from kitten_mixer.training.adversarial import AdversarialConfig
 
 RECIPE = "gan-decoder"  # the run the others each change one setting of
 # The base model with a resize-convolution decoder, measured as shipped (with the sampler the
@@ -72,8 +73,9 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
     print("|---|---|" + "---|" * len(COLUMNS) + "---|")
     print("| shipped | - | " + " | ".join(cell(base.get(k), f, None) for _, k, f in COLUMNS)
           + " | - |")
-    recipe = next((r["experiment"]["adversarial"] for r in records
-                   if r["name"] == recipe_name), {})
+    # The recipe's settings; those its record predates are at their defaults.
+    recipe = AdversarialConfig().to_dict() | next(
+        (r["experiment"]["adversarial"] for r in records if r["name"] == recipe_name), {})
     ratio = {"sharpness", "mix_sharpness_slerp", "kitten_sharpness", "kid_reconstructions",
              "kid_mixes_slerp", "kid_mixes", "kid_kittens"}
     spent = {}

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from kitten_mixer import VAE, VAEConfig
-from kitten_mixer.model import fold_resize_convolutions
+from kitten_mixer.model import Refine, fold_resize_convolutions
 
 
 def count(model: nn.Module) -> int:
@@ -102,6 +102,31 @@ def test_folded_resize_convolutions_draw_the_same_pixels(size):
     assert nn.Upsample not in kinds if size == (64, 64) else nn.Upsample in kinds  # odd sizes
     plain = VAE(16, 16, 4, [3, 8])
     assert fold_resize_convolutions(plain.decoder) is plain.decoder
+
+
+def test_a_trained_vae_grown_by_a_refine_block_draws_the_same_faces_until_it_learns():
+    torch.manual_seed(0)
+    trained = VAE(32, 32, 8, [3, 8, 16], upsample="resize").eval()
+    grown = VAE.from_config(VAEConfig.from_dict(trained.config.to_dict() | {"refine": 6}))
+    assert isinstance(grown.decoder[-1], Refine) \
+        and count(grown) - count(trained) == (3 * 6 + 6 * 6 + 6 * 3) * 9 + 6 + 6 + 3
+    grown.grow(trained)
+    grown.eval()
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        assert torch.equal(grown.decode(z), trained.decode(z))  # the block is the identity
+        nn.init.normal_(grown.decoder[-1].body[-1].weight, std=0.1)
+        assert not torch.allclose(grown.decode(z), trained.decode(z))  # until it learns
+        folded = fold_resize_convolutions(grown.decoder)  # and it folds like any decoder
+        assert torch.allclose(folded(z), grown.decode_logits(z), atol=1e-5)
+    again = VAE.from_config(grown.config)
+    again.grow(grown)  # the same architecture: every weight taken
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
+                                                 grown.state_dict().values()))
+    with pytest.raises(ValueError, match="less a refine block"):
+        grown.grow(VAE(32, 32, 9, [3, 8, 16], upsample="resize"))
+    with pytest.raises(ValueError, match="refine not negative"):
+        VAEConfig(refine=-1)
 
 
 def test_init_weights_is_kaiming_with_zero_bias():

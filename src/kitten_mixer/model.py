@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -67,6 +67,11 @@ class VAEConfig:
     #     convolution, or "resize": nearest-neighbour upsampling, then a 3x3 convolution. A
     #     transposed convolution draws each output phase with its own kernel, which an
     #     adversarial loss turns into a checkerboard; resize-convolution cannot draw one.
+    refine: int = 0  # width of a residual block at full size on the decoder's logits (0:
+    #     none). The last layer otherwise draws each output pixel as a linear function of the
+    #     upsampled features, so no nonlinearity works at full size: edges and fur have to be
+    #     drawn at half size. The block starts as the identity, so a trained decoder grown by it
+    #     draws the same faces until it learns (see `grow`).
 
     def __post_init__(self) -> None:
         self.hidden_channels = list(self.hidden_channels)
@@ -79,8 +84,8 @@ class VAEConfig:
             raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
         if self.upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {UPSAMPLES}, not {self.upsample!r}")
-        if self.latent_dims < 1 or self.res_blocks < 0:
-            raise ValueError("latent_dims must be positive and res_blocks not negative")
+        if self.latent_dims < 1 or self.res_blocks < 0 or self.refine < 0:
+            raise ValueError("latent_dims must be positive, res_blocks and refine not negative")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +126,24 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
+class Refine(nn.Module):
+    """x + conv(act(conv(act(conv(x))))) on the image's logits at full size, `width` channels
+    inside: three nonlinear 3x3 layers (a 7x7 view) that can sharpen edges and draw texture
+    where the upsampling stages before it could only interpolate."""
+
+    def __init__(self, channels: int, width: int, activation: str):
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), act(),
+            nn.Conv2d(width, width, 3, padding=1), act(),
+            nn.Conv2d(width, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 class VAE(nn.Module):
     """A beta-VAE for images: `encode` to a Gaussian posterior, `decode` to pixels in [0, 1].
 
@@ -133,12 +156,12 @@ class VAE(nn.Module):
                  hidden_channels: list[int] | None = None, kernel_size: int = 4, stride: int = 2,
                  padding: int = 1, activation: str | nn.Module = "leaky_relu", *,
                  norm: str = "none", res_blocks: int = 0, head: str = "transpose",
-                 upsample: str = "transpose"):
+                 upsample: str = "transpose", refine: int = 0):
         super().__init__()
         self.config = VAEConfig(image_h, image_w, latent_dims,
                                 hidden_channels or [3, 32, 64, 128, 256], kernel_size, stride,
                                 padding, activation_name(activation), norm, res_blocks, head,
-                                upsample)
+                                upsample, refine)
         c = self.config
         act = ACTIVATIONS[c.activation]
         channels = c.hidden_channels
@@ -184,6 +207,8 @@ class VAE(nn.Module):
                 decoder += [_norm(c.norm, c_out), act()]
             elif c.head == "conv":
                 decoder += [act(), nn.Conv2d(c_out, channels[0], 3, padding=1)]
+        if c.refine:
+            decoder.append(Refine(channels[0], c.refine, c.activation))
         # The network ends in logits: the sigmoid is applied in `decode`, never after another
         # activation (the original's LeakyReLU before the sigmoid starved dark pixels).
         self.decoder = nn.Sequential(*decoder)
@@ -207,7 +232,7 @@ class VAE(nn.Module):
         # Residual blocks start as the identity (their last convolution at zero), so that
         # stacking them without normalisation does not blow the activations up in bf16.
         for module in self.modules():
-            if isinstance(module, ResBlock):
+            if isinstance(module, (ResBlock, Refine)):
                 nn.init.zeros_(module.body[-1].weight)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -239,7 +264,20 @@ class VAE(nn.Module):
         c = config
         return cls(c.image_h, c.image_w, c.latent_dims, c.hidden_channels, c.kernel_size,
                    c.stride, c.padding, c.activation, norm=c.norm, res_blocks=c.res_blocks,
-                   head=c.head, upsample=c.upsample)
+                   head=c.head, upsample=c.upsample, refine=c.refine)
+
+    def grow(self, trained: VAE) -> None:
+        """Take a trained VAE's weights into this one, which may add a refine block to its
+        architecture: the block starts as the identity, so this VAE draws what `trained`
+        draws, and fine-tuning goes on from there."""
+        if replace(self.config, refine=0) != replace(trained.config, refine=0) \
+                or trained.config.refine not in (0, self.config.refine):
+            raise ValueError("growing takes a VAE of the same architecture, less a refine block")
+        own, state = self.state_dict(), trained.state_dict()
+        if trained.config.refine != self.config.refine:  # the new block keeps its own start
+            block = f"decoder.{len(self.decoder) - 1}."
+            state |= {k: v for k, v in own.items() if k.startswith(block)}
+        load_weights(self, state, "the trained VAE")
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = DEFAULT_DEVICE) -> VAE:

@@ -106,10 +106,13 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
 
 
 def _start_from(model: VAE, init: str) -> None:
-    """Fine-tuning: the weights of the saved model at `init`, which must be of the same shape."""
+    """Fine-tuning: the weights of the saved model at `init`, which must be of the same shape
+    or lack only the config's refine block (which then starts as the identity)."""
     start, _ = load_model(init, "cpu")
-    if start.config != model.config:
+    try:
+        model.grow(start.float())
+    except ValueError as error:
         raise TrainingError(f"{init}: its architecture differs from the config's model; "
-                            "fine-tuning needs the same one")
-    model.load_state_dict({k: v.float() for k, v in start.state_dict().items()})
+                            "fine-tuning needs the same one, or one that adds a refine "
+                            "block") from error
     log.info("starting from the weights of %s", init)
