@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-from PIL import Image
 from conftest import TINY
+from PIL import Image
 
 from kitten_mixer import ExperimentConfig, VAEConfig, run_experiment
 from kitten_mixer.model import load_model
