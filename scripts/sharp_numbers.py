@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kitten_mixer.evaluation.records import read_records
+from kitten_mixer.model import VAEConfig
 from kitten_mixer.storage import read_history
 from kitten_mixer.training.adversarial import AdversarialConfig
 
@@ -68,21 +69,24 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
     recipe, then the runs that change it); return each run's minutes."""
     records = sorted(records, key=lambda r: (r["experiment"].get("adversarial") is not None,
                                              r["name"] != recipe_name, r["name"]))
-    print("| model | adversarial settings | " + " | ".join(c[0] for c in COLUMNS)
+    print("| model | changed from the recipe | " + " | ".join(c[0] for c in COLUMNS)
           + " | minutes |")
     print("|---|---|" + "---|" * len(COLUMNS) + "---|")
     print("| shipped | - | " + " | ".join(cell(base.get(k), f, None) for _, k, f in COLUMNS)
           + " | - |")
     # The recipe's settings; those its record predates are at their defaults.
-    recipe = AdversarialConfig().to_dict() | next(
-        (r["experiment"]["adversarial"] for r in records if r["name"] == recipe_name), {})
+    experiment = next((r["experiment"] for r in records if r["name"] == recipe_name), {})
+    recipe = AdversarialConfig().to_dict() | experiment.get("adversarial", {})
+    architecture = VAEConfig().to_dict() | experiment.get("model", {})
     ratio = {"sharpness", "mix_sharpness_slerp", "kitten_sharpness", "kid_reconstructions",
              "kid_mixes_slerp", "kid_mixes", "kid_kittens"}
     spent = {}
     for record in records:
         settings = record["experiment"].get("adversarial")
+        model = VAEConfig().to_dict() | record["experiment"].get("model", {})
         changed = "none: the base model" if settings is None else ", ".join(
-            f"{k} {v}" for k, v in settings.items() if v != recipe.get(k)) or "the recipe"
+            [f"{k} {v}" for k, v in model.items() if v != architecture[k]]
+            + [f"{k} {v}" for k, v in settings.items() if v != recipe.get(k)]) or "the recipe"
         cells = [cell(record["test"].get(k), f, base.get(k) if k in ratio else None)
                  for _, k, f in COLUMNS]
         run = RESIZE_BASE_RUN if record["name"] == RESIZE_BASE else record["name"]
