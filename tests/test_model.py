@@ -30,6 +30,10 @@ def test_forward_shapes_and_range():
     assert 0 <= x_hat.min() and x_hat.max() <= 1
     z, mean2, _ = model.encode(x)
     assert torch.equal(mean, mean2) and not torch.equal(z, mean)  # z is a sample
+    rng = torch.get_rng_state()
+    mean3, log_var3 = model.posterior(x)  # the same posterior, without a sample
+    assert torch.equal(mean3, mean) and torch.equal(log_var3, log_var)
+    assert torch.equal(torch.get_rng_state(), rng)
     assert model.decode(z).shape == x.shape
 
 

@@ -112,7 +112,7 @@ class KittenMixer:
         means, log_vars = [], []
         for batch in faces.split(batch_size):
             batch = batch.float() / 255 if batch.dtype == torch.uint8 else batch.float()
-            _, mean, log_var = self.model.encode(batch.to(self.device))
+            mean, log_var = self.model.posterior(batch.to(self.device))
             means.append(mean.float().cpu())
             log_vars.append(log_var.float().cpu())
         return torch.cat(means), torch.cat(log_vars)

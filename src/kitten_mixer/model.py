@@ -235,11 +235,15 @@ class VAE(nn.Module):
             if isinstance(module, (ResBlock, Refine)):
                 nn.init.zeros_(module.body[-1].weight)
 
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images [N, C, H, W] in [0, 1] -> the posterior's (mean, log-variance), drawing no
+        random numbers."""
+        features = self.encoder(x)
+        return self.mean(features), self.log_var(features).clamp(*LOG_VAR_RANGE)
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Images [N, C, H, W] in [0, 1] -> (a posterior sample z, its mean, its log-variance)."""
-        features = self.encoder(x)
-        mean = self.mean(features)
-        log_var = self.log_var(features).clamp(*LOG_VAR_RANGE)
+        mean, log_var = self.posterior(x)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
         return z, mean, log_var
 

@@ -157,8 +157,7 @@ class MixWatch:
         try:
             with torch.no_grad():
                 device = next(model.parameters()).device
-                means = model.mean(model.encoder(self.faces.to(device).float() / 255))
-                means = means.float().cpu()  # (encode would draw a sample)
+                means = model.posterior(self.faces.to(device).float() / 255)[0].float().cpu()
                 paths = torch.cat([latent_path(means[i], means[i + 1], self.shares)
                                    for i in range(0, len(means), 2)])
                 frames = model.decode(paths.to(device)).float().cpu()
@@ -265,8 +264,10 @@ class Adversary(nn.Module):
         """After each update of the decoder: its moving average, and its morphs when watched
         (by rank 0 alone)."""
         self.update_average()
+        if self.watch is None or distributed.rank() != 0:
+            return
         heard = int(self.steps) - self.config.head_start + 1  # updates that heard the critic
-        if self.watch is not None and heard > 0 and distributed.rank() == 0:
+        if heard > 0:
             self.watch(self.model[0], heard)
 
     def update_average(self) -> None:
