@@ -107,6 +107,27 @@ def test_with_a_head_start_the_decoder_hears_the_discriminator_only_after_it(tin
     assert fooling.item() != 0 and fooling.requires_grad
 
 
+def test_a_ramp_lets_the_decoder_hear_the_discriminator_gradually(tiny_model):
+    def adversary(ramp):
+        torch.manual_seed(0)  # the same discriminator for both
+        return Adversary(AdversarialConfig(head_start=1, ramp=ramp, augment=False), tiny_model)
+
+    ramped, full = adversary(3), adversary(0)
+    x = torch.rand(4, 3, 16, 16)
+    x_hat, mean, _ = tiny_model(x)
+    reconstruction = (x_hat - x).pow(2).sum((1, 2, 3)).mean()
+    shares = []
+    for _ in range(5):
+        terms = [a.generator_term(x, x_hat, mean, reconstruction)[0] for a in (ramped, full)]
+        for a in (ramped, full):  # both discriminators take the same step
+            a.discriminator_step(x, x_hat.detach())
+        shares.append(0.0 if terms[1].item() == 0 else (terms[0] / terms[1]).item())
+    # Nothing in the head start, then a third, two thirds and all of the adaptive weight.
+    assert shares == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0, 1.0], abs=1e-5)
+    with pytest.raises(ValueError, match="ramp"):
+        AdversarialConfig(ramp=-1)
+
+
 def test_mixes_replace_a_share_of_the_fakes(tiny_model):
     adversary = Adversary(AdversarialConfig(mixes=0.5), tiny_model)
     x = torch.rand(8, 3, 16, 16)

@@ -108,12 +108,15 @@ def test_folded_resize_convolutions_draw_the_same_pixels(size):
     assert fold_resize_convolutions(plain.decoder) is plain.decoder
 
 
-def test_a_trained_vae_grown_by_a_refine_block_draws_the_same_faces_until_it_learns():
+@pytest.mark.parametrize("scale", [1, 2])
+def test_a_trained_vae_grown_by_a_refine_block_draws_the_same_faces_until_it_learns(scale):
     torch.manual_seed(0)
     trained = VAE(32, 32, 8, [3, 8, 16], upsample="resize").eval()
-    grown = VAE.from_config(VAEConfig.from_dict(trained.config.to_dict() | {"refine": 6}))
+    grown = VAE.from_config(VAEConfig.from_dict(trained.config.to_dict()
+                                                | {"refine": 6, "refine_scale": scale}))
+    blocks = 3 * scale * scale  # channels of the block's input: RGB logits of s x s pixels
     assert isinstance(grown.decoder[-1], Refine) \
-        and count(grown) - count(trained) == (3 * 6 + 6 * 6 + 6 * 3) * 9 + 6 + 6 + 3
+        and count(grown) - count(trained) == (blocks * 6 + 6 * 6 + 6 * blocks) * 9 + 6 + 6 + blocks
     grown.grow(trained)
     grown.eval()
     z = torch.randn(4, 8)
@@ -129,8 +132,13 @@ def test_a_trained_vae_grown_by_a_refine_block_draws_the_same_faces_until_it_lea
                                                  grown.state_dict().values()))
     with pytest.raises(ValueError, match="less a refine block"):
         grown.grow(VAE(32, 32, 9, [3, 8, 16], upsample="resize"))
+    with pytest.raises(ValueError, match="less a refine block"):  # another block
+        grown.grow(VAE(32, 32, 8, [3, 8, 16], upsample="resize", refine=6,
+                       refine_scale=3 - scale))
     with pytest.raises(ValueError, match="refine not negative"):
         VAEConfig(refine=-1)
+    with pytest.raises(ValueError, match="refine_scale must be positive and divide"):
+        VAEConfig(image_h=63, refine=6, refine_scale=2)
 
 
 def test_init_weights_is_kaiming_with_zero_bias():

@@ -72,6 +72,8 @@ class VAEConfig:
     #     upsampled features, so no nonlinearity works at full size: edges and fur have to be
     #     drawn at half size. The block starts as the identity, so a trained decoder grown by it
     #     draws the same faces until it learns (see `grow`).
+    refine_scale: int = 1  # 1: the refine block works on every pixel; s: on s x s blocks of
+    #     pixels, s*s times the channels at 1/s^2 of the positions (see `Refine`)
 
     def __post_init__(self) -> None:
         self.hidden_channels = list(self.hidden_channels)
@@ -86,6 +88,10 @@ class VAEConfig:
             raise ValueError(f"upsample must be one of {UPSAMPLES}, not {self.upsample!r}")
         if self.latent_dims < 1 or self.res_blocks < 0 or self.refine < 0:
             raise ValueError("latent_dims must be positive, res_blocks and refine not negative")
+        if self.refine_scale < 1 or self.image_h % self.refine_scale \
+                or self.image_w % self.refine_scale:
+            raise ValueError(f"refine_scale must be positive and divide the image's size "
+                             f"({self.image_h}x{self.image_w}), not {self.refine_scale}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,21 +133,26 @@ class ResBlock(nn.Module):
 
 
 class Refine(nn.Module):
-    """x + conv(act(conv(act(conv(x))))) on the image's logits at full size, `width` channels
-    inside: three nonlinear 3x3 layers (a 7x7 view) that can sharpen edges and draw texture
-    where the upsampling stages before it could only interpolate."""
+    """x + conv(act(conv(act(conv(x))))) on the image's logits, `width` channels inside: three
+    nonlinear 3x3 layers that can sharpen edges and draw texture where the upsampling stages
+    before it could only interpolate. At `scale` 1 they work at full size (a 7x7 view); at
+    scale s on s x s blocks of pixels (space to depth: s*s times the channels at 1/s^2 of the
+    positions), which costs far less at the same width and sees s times as far."""
 
-    def __init__(self, channels: int, width: int, activation: str):
+    def __init__(self, channels: int, width: int, activation: str, scale: int = 1):
         super().__init__()
         act = ACTIVATIONS[activation]
+        blocks = channels * scale * scale
+        self.unshuffle = nn.PixelUnshuffle(scale) if scale > 1 else nn.Identity()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), act(),
+            nn.Conv2d(blocks, width, 3, padding=1), act(),
             nn.Conv2d(width, width, 3, padding=1), act(),
-            nn.Conv2d(width, channels, 3, padding=1),
+            nn.Conv2d(width, blocks, 3, padding=1),
         )
+        self.shuffle = nn.PixelShuffle(scale) if scale > 1 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        return x + self.shuffle(self.body(self.unshuffle(x)))
 
 
 class VAE(nn.Module):
@@ -156,12 +167,12 @@ class VAE(nn.Module):
                  hidden_channels: list[int] | None = None, kernel_size: int = 4, stride: int = 2,
                  padding: int = 1, activation: str | nn.Module = "leaky_relu", *,
                  norm: str = "none", res_blocks: int = 0, head: str = "transpose",
-                 upsample: str = "transpose", refine: int = 0):
+                 upsample: str = "transpose", refine: int = 0, refine_scale: int = 1):
         super().__init__()
         self.config = VAEConfig(image_h, image_w, latent_dims,
                                 hidden_channels or [3, 32, 64, 128, 256], kernel_size, stride,
                                 padding, activation_name(activation), norm, res_blocks, head,
-                                upsample, refine)
+                                upsample, refine, refine_scale)
         c = self.config
         act = ACTIVATIONS[c.activation]
         channels = c.hidden_channels
@@ -208,7 +219,7 @@ class VAE(nn.Module):
             elif c.head == "conv":
                 decoder += [act(), nn.Conv2d(c_out, channels[0], 3, padding=1)]
         if c.refine:
-            decoder.append(Refine(channels[0], c.refine, c.activation))
+            decoder.append(Refine(channels[0], c.refine, c.activation, c.refine_scale))
         # The network ends in logits: the sigmoid is applied in `decode`, never after another
         # activation (the original's LeakyReLU before the sigmoid starved dark pixels).
         self.decoder = nn.Sequential(*decoder)
@@ -268,17 +279,21 @@ class VAE(nn.Module):
         c = config
         return cls(c.image_h, c.image_w, c.latent_dims, c.hidden_channels, c.kernel_size,
                    c.stride, c.padding, c.activation, norm=c.norm, res_blocks=c.res_blocks,
-                   head=c.head, upsample=c.upsample, refine=c.refine)
+                   head=c.head, upsample=c.upsample, refine=c.refine,
+                   refine_scale=c.refine_scale)
 
     def grow(self, trained: VAE) -> None:
         """Take a trained VAE's weights into this one, which may add a refine block to its
         architecture: the block starts as the identity, so this VAE draws what `trained`
         draws, and fine-tuning goes on from there."""
-        if replace(self.config, refine=0) != replace(trained.config, refine=0) \
-                or trained.config.refine not in (0, self.config.refine):
+        def bare(config: VAEConfig) -> VAEConfig:
+            return replace(config, refine=0, refine_scale=1)
+
+        if bare(self.config) != bare(trained.config) \
+                or (trained.config.refine and trained.config != self.config):
             raise ValueError("growing takes a VAE of the same architecture, less a refine block")
         own, state = self.state_dict(), trained.state_dict()
-        if trained.config.refine != self.config.refine:  # the new block keeps its own start
+        if not trained.config.refine and self.config.refine:  # the block keeps its own start
             block = f"decoder.{len(self.decoder) - 1}."
             state |= {k: v for k, v in own.items() if k.startswith(block)}
         load_weights(self, state, "the trained VAE")

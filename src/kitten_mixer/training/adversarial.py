@@ -51,6 +51,10 @@ class AdversarialConfig:
     head_start: int = 0  # discriminator steps before the decoder hears it: one at chance
     #                      gives the decoder nothing but noise to follow
     factor: float = 0.5  # times the adaptive weight
+    ramp: int = 0  # decoder updates over which the weight climbs linearly from nothing to
+    #                full after the head start (0: full from the first): a young critic's
+    #                gradients are small, so the adaptive weight starts huge and its first
+    #                updates can wreck the decoder
     max_weight: float = 1e4  # the adaptive weight's ceiling
     fixed_weight: float | None = None  # a constant weight instead of the adaptive one
     augment: bool = True  # DiffAugment: translation, colour and cutout, real and fake alike
@@ -64,9 +68,10 @@ class AdversarialConfig:
 
     def __post_init__(self) -> None:
         if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0 \
-                or self.head_start < 0 or self.r1 < 0 or self.r1_interval < 1:
+                or self.head_start < 0 or self.ramp < 0 or self.r1 < 0 or self.r1_interval < 1:
             raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
-                             "lr positive, head_start and r1 at least 0, r1_interval at least 1")
+                             "lr positive, head_start, ramp and r1 at least 0, r1_interval at "
+                             "least 1")
         if not 0 <= self.ema < 1:
             raise ValueError("adversarial: ema must be at least 0 and below 1")
         if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0 \
@@ -231,6 +236,9 @@ class Adversary(nn.Module):
             gan_grad = torch.autograd.grad(gan, self.last_layer, retain_graph=True)[0]
             weight = self.config.factor * (rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(
                 max=self.config.max_weight).detach()
+        if self.config.ramp:  # the n-th update that hears the critic gets n/ramp of it
+            heard = self.steps - self.config.head_start + 1
+            weight = weight * (heard.to(weight.dtype) / self.config.ramp).clamp(max=1)
         self.tally[0] += weight.double()
         return weight * gan, fakes.detach()
 
