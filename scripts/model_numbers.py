@@ -12,6 +12,7 @@ docs/model-card.md.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,26 @@ def shipped_record(records: list[dict[str, Any]], shipped: dict[str, Any]) -> di
     sys.exit("no record matches the shipped model: run `kitten-mixer evaluate` on its run")
 
 
+def training_minutes(ours: dict[str, Any], records: list[dict[str, Any]],
+                     shipped_records: Path) -> tuple[float, str]:
+    """The shipped model's training minutes as recorded, and how they add up. A model
+    fine-tuned from another (`init`, a shipped-form folder such as runs/resize-base) adds the
+    time of the run that folder was shipped from, found through its record in `shipped_records`
+    (experiments/shipped/<folder name>.json)."""
+    stage = ours["training"]["seconds"] / 60
+    init = ours["experiment"].get("init")
+    if not init:
+        return stage, f"{ours['training']['epochs_trained']} epochs"
+    base_file = shipped_records / f"{Path(init).name}.json"
+    if not base_file.is_file():
+        sys.exit(f"{ours['name']} was fine-tuned from {init}: its record {base_file} is missing")
+    base = shipped_record(records, json.loads(base_file.read_text()))
+    minutes = base["training"]["seconds"] / 60
+    return minutes + stage, (f"{minutes:.0f} for the base model {base['name']}, "
+                             f"{base['training']['epochs_trained']} epochs, and {stage:.0f} for "
+                             f"{ours['training']['epochs_trained']} epochs of fine-tuning")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=Path, default=Path("experiments"))
@@ -42,7 +63,7 @@ def main() -> None:
         sys.exit(f"no record named {args.baseline} in {args.records}")
     t, b = ours["test"], base["test"]
     kid_gain = 1 - t["kid_mixes"] / b["kid_mixes"]
-    minutes = ours["training"]["seconds"] / 60
+    minutes, parts = training_minutes(ours, records, args.records / "shipped")
 
     print(f"shipped model: {ours['name']} ({ours['parameters']:,} parameters); "
           f"baseline: {base['name']}\n")
@@ -50,7 +71,7 @@ def main() -> None:
     print(f"  {t['psnr']:.2f} dB PSNR against {b['psnr']:.2f} for {base['name']}, SSIM "
           f"{t['ssim']:.3f} against {b['ssim']:.3f}, and mixes {kid_gain:.0%} closer to real "
           f"cats by KID; trained in {minutes:.0f} minutes as recorded "
-          f"({ours['training']['epochs_trained']} epochs, {ours['training']['hardware']})")
+          f"({parts}, {ours['training']['hardware']})")
     print("README, the arc and the line:")
     print(f"  halfway mixes keep {t['mix_sharpness'] / t['sharpness']:.0%} of its "
           f"reconstructions' sharpness on the line, "

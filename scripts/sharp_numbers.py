@@ -1,17 +1,19 @@
 """Print the adversarial stage's ablation table of docs/experiments.md (section 4, sharp cats).
 
-Its rows come from the records `kitten-mixer evaluate` writes: the shipped weights measured
-again with every column (experiments/shipped/default.json), the fine-tunes of the shipped
-decoder (experiments/gan-*.json), and a base model with a resize-convolution decoder
-(experiments/shipped/resize-base.json, as `kitten-mixer ship` made it) and its adversarial
-stages (experiments/resize-gan*.json). Each run's sharpness and KID are also given as
-a ratio to the shipped model's, the form the sharp-cats goals take (KID at most a third,
+Its rows come from the records `kitten-mixer evaluate` writes: w48, the model shipped when
+the sharp-cats goals were set, measured with every column (experiments/shipped/w48.json), the
+fine-tunes of w48's decoder (experiments/gan-*.json), and a base model with a
+resize-convolution decoder (experiments/shipped/resize-base.json, as `kitten-mixer ship` made
+it) and its adversarial stages (experiments/resize-gan*.json). Each run's sharpness and KID
+are also given as a ratio to w48's, the form the sharp-cats goals take (KID at most a third,
 sharpness at least 0.5 of the photos'); with --runs, the minutes come from the runs' epoch
 times, and each resize stage's whole recipe (base and stage) is added up.
 
-    kitten-mixer evaluate src/kitten_mixer/weights/default --data ../shared/data/cats.zip \\
-        --results experiments/shipped --report /tmp/shipped.md
     python scripts/sharp_numbers.py [--runs runs]
+
+w48's record is what `kitten-mixer evaluate src/kitten_mixer/weights/default --results
+experiments/shipped` wrote while w48 was the default model (default.json, renamed when the
+next model shipped).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from kitten_mixer.model import VAEConfig
 from kitten_mixer.storage import read_history
 from kitten_mixer.training.adversarial import AdversarialConfig
 
+REFERENCE = "w48"  # the model the sharp-cats goals are measured against, shipped until 4.4
 RECIPE = "gan-decoder"  # the run the others each change one setting of
 # The base model with a resize-convolution decoder, measured as shipped (with the sampler the
 # kittens' KID needs: experiments/shipped/resize-base.json), and the run it was shipped from.
@@ -65,14 +68,14 @@ def minutes(record: dict[str, Any], history: Path | None) -> float:
 
 def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
           runs: Path | None) -> dict[str, float]:
-    """Print one table: the shipped model's row, then each run's (a base model first, then the
+    """Print one table: the reference model's row, then each run's (a base model first, then the
     recipe, then the runs that change it); return each run's minutes."""
     records = sorted(records, key=lambda r: (r["experiment"].get("adversarial") is not None,
                                              r["name"] != recipe_name, r["name"]))
     print("| model | changed from the recipe | " + " | ".join(c[0] for c in COLUMNS)
           + " | minutes |")
     print("|---|---|" + "---|" * len(COLUMNS) + "---|")
-    print("| shipped | - | " + " | ".join(cell(base.get(k), f, None) for _, k, f in COLUMNS)
+    print(f"| {REFERENCE} | - | " + " | ".join(cell(base.get(k), f, None) for _, k, f in COLUMNS)
           + " | - |")
     # The recipe's settings; those its record predates are at their defaults.
     experiment = next((r["experiment"] for r in records if r["name"] == recipe_name), {})
@@ -102,10 +105,10 @@ def main() -> None:
     parser.add_argument("--records", type=Path, default=Path("experiments"))
     parser.add_argument("--runs", type=Path, help="the run folders, for their epoch times")
     args = parser.parse_args()
-    shipped = json.loads((args.records / "shipped" / "default.json").read_text())
+    reference = json.loads((args.records / "shipped" / f"{REFERENCE}.json").read_text())
     records = read_records(args.records)
-    base = shipped["test"]
-    print("Fine-tunes of the shipped decoder (stride-2 transposed convolutions):\n")
+    base = reference["test"]
+    print(f"Fine-tunes of {REFERENCE}'s decoder (stride-2 transposed convolutions):\n")
     table([r for r in records if r["name"].startswith("gan-")], base, RECIPE, args.runs)
     resize = [r for r in records if r["name"].startswith("resize-gan")]
     base_record = args.records / "shipped" / f"{RESIZE_BASE}.json"

@@ -138,8 +138,10 @@ def test_the_mix_ends_are_the_two_cats(resources):
     a, b = resources.cats[:2]
     ends = resources.mixer.decode(torch.stack([a.code, b.code]))
     for ratio, expected in ((0.0, ends[0]), (1.0, ends[1])):
-        assert np.array_equal(np.asarray(core.mix_one(resources, a, b, ratio)),
-                              np.asarray(expected))
+        # Each code decoded alone rather than in a batch of two: the same pixels, but for the
+        # rounding of float differences near 1e-7 (convolutions sum in a batch-dependent order).
+        end = np.asarray(core.mix_one(resources, a, b, ratio), dtype=int)
+        assert np.abs(end - np.asarray(expected, dtype=int)).max() <= 1
     middle = np.asarray(core.mix_one(resources, a, b, 0.5), dtype=float)
     assert np.abs(middle - np.asarray(ends[0], dtype=float)).mean() > 1
 
@@ -265,7 +267,7 @@ def test_kept_kittens_are_named_in_order_and_know_their_parents(resources):
     assert parents_line(mixed, "tuned") == "75% 7078 + 25% 13660"
     visitor.choose(c)
     blend = visitor.keep_blend([1, 1, 1])
-    assert parents_line(blend, "tuned") == "34% 7078 + 33% 13660 + 33% 15416"
+    assert parents_line(blend, "tuned") == "34% 7078 + 33% 13660 + 33% 3896"
     tuned = visitor.keep_tuned(a, {0: 1.5})
     assert tuned.tuned and parents_line(tuned, "ajustado") == "7078, ajustado"
     assert [cat.name for cat in visitor.kept()] == ["#k4", "#k3", "#k2", "#k1"]
@@ -291,7 +293,7 @@ def test_a_second_generation_has_kittens_for_parents(resources):
     assert parents_line(k3, "tuned") == "70% #k1 + 30% #k2"
     tree = family_tree(k3, visitor.cat)
     assert [[r.cat.name for r in row] for row in tree] == \
-        [["#k3"], ["#k1", "#k2"], ["7078", "13660", "15416", "3896"]]
+        [["#k3"], ["#k1", "#k2"], ["7078", "13660", "3896", "15416"]]
     assert [r.percent for r in tree[2]] == [80, 20, 50, 50]
     assert [r.child.name for r in tree[2]] == ["#k1", "#k1", "#k2", "#k2"]
     alone = family_tree(resources.cats[0], visitor.cat)  # a gallery cat has no parents
@@ -327,7 +329,7 @@ def test_a_link_holds_what_the_page_shows_and_opens_it_again(resources):
     state.update({"share-0": 50, "share-1": 0, "share-2": 25, "gene-0": 1.5,
                   "gene-3": -0.30000000000000004, "tune-cat": keys[1], "language": "en"})
     params = share.link(state, resources)
-    assert params == {"lang": "en", "a": "7078", "b": "13660", "c": "15416", "steps": "7",
+    assert params == {"lang": "en", "a": "7078", "b": "13660", "c": "3896", "steps": "7",
                       "method": "linear", "t": "0.4", "w": "50,0,25", "g": "1.5,0,0,-0.3",
                       "tune": "b"}
     opened = plain_state()
@@ -357,8 +359,8 @@ def test_uploads_and_kept_kittens_do_not_travel_in_a_link(resources):
     {"a": "7078", "b": "13660", "t": "0.37"}, {"a": "7078", "b": "13660", "t": "nan"},
     {"a": "7078", "b": "13660", "steps": "1"}, {"a": "7078", "b": "13660", "steps": "2.5"},
     {"a": "7078", "b": "13660", "method": "cubic"}, {"a": "7078", "b": "13660", "w": "50,50"},
-    {"a": "7078", "b": "13660", "c": "15416", "w": "50,50"},
-    {"a": "7078", "b": "13660", "c": "15416", "w": "50,-5,50"},
+    {"a": "7078", "b": "13660", "c": "3896", "w": "50,50"},
+    {"a": "7078", "b": "13660", "c": "3896", "w": "50,-5,50"},
     {"a": "7078", "g": "1,2,3,4,5,6,7,8,9,1,1"}, {"a": "7078", "g": "4"},
     {"a": "7078", "g": "inf"}, {"a": "7078", "g": ""}, {"a": "7078", "tune": "a"},
     {"a": "7078", "g": "1", "tune": "b"}, {"lang": "fr"},
