@@ -237,8 +237,7 @@ class Adversary(nn.Module):
             weight = self.config.factor * (rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(
                 max=self.config.max_weight).detach()
         if self.config.ramp:  # the n-th update that hears the critic gets n/ramp of it
-            heard = self.steps - self.config.head_start + 1
-            weight = weight * (heard.to(weight.dtype) / self.config.ramp).clamp(max=1)
+            weight = weight * (self.heard().to(weight.dtype) / self.config.ramp).clamp(max=1)
         self.tally[0] += weight.double()
         return weight * gan, fakes.detach()
 
@@ -268,13 +267,19 @@ class Adversary(nn.Module):
         self.tally[1:] += torch.stack([hinge.double(), torch.ones_like(self.tally[0])])
         return hinge
 
+    def heard(self) -> torch.Tensor:
+        """The decoder's updates that heard the discriminator, this step's included (0 or less
+        during the head start): the discriminator steps after the decoder, so its step count
+        is this update's index."""
+        return self.steps - self.config.head_start + 1
+
     def decoder_stepped(self) -> None:
         """After each update of the decoder: its moving average, and its morphs when watched
         (by rank 0 alone)."""
         self.update_average()
         if self.watch is None or distributed.rank() != 0:
             return
-        heard = int(self.steps) - self.config.head_start + 1  # updates that heard the critic
+        heard = int(self.heard())
         if heard > 0:
             self.watch(self.model[0], heard)
 
