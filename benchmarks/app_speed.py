@@ -1,4 +1,4 @@
-"""App speed: the web app's three goals, measured against a real server and in Streamlit's AppTest.
+"""App speed: the web app's goals, measured against a real server and in Streamlit's AppTest.
 
 start     seconds from launching the Streamlit server process to the first page showing the
           gallery (headless Chromium waits for the first "Seleccionar" button). Goal < 10 s.
@@ -8,6 +8,9 @@ morph     server milliseconds from the second choice to the morph, in AppTest (n
           runs the whole page with its 13 images (photo A, 11 steps, photo B), GIF, strip and
           mixed kitten. Every pair is new, so every timed morph is a cache MISS (the morph files
           are cached by the two cats' codes); a reused pair costs far less. Goal: median < 200 ms.
+tune      milliseconds for what the page computes when a gene slider moves: the tuned code,
+          its face, 3x enlarged, as a PNG (webapp.core.tune, as the page calls it), over
+          gallery cats and slider values, in this process. Goal: median < 100 ms.
 visitors  N visitors at once (N browser contexts in one headless Chromium) for S seconds
           against one server, each choosing two cats, waiting for the morph and removing them,
           again and again (app_visitors.py). Goal: no error (its p95 latency is reported, with
@@ -16,6 +19,7 @@ visitors  N visitors at once (N browser contexts in one headless Chromium) for S
     python benchmarks/app_speed.py                                  # all three, defaults
     python benchmarks/app_speed.py --only start
     python benchmarks/app_speed.py --only morph --pairs 50
+    python benchmarks/app_speed.py --only tune --cats 20
     python benchmarks/app_speed.py --only visitors --visitors 20 --seconds 60
     python benchmarks/app_speed.py --only morph --threads 2     # torch on two threads
 
@@ -60,6 +64,7 @@ from kitten_mixer.webapp.launch import SCRIPT, app_environment
 
 GOAL_START_S = 10.0
 GOAL_MORPH_MS = 200.0
+GOAL_TUNE_MS = 100.0
 
 
 # ---- start --------------------------------------------------------------------------------------
@@ -197,14 +202,50 @@ def report_morph(result: dict) -> str:
             f"(goal median < {GOAL_MORPH_MS:.0f} ms; {median / GOAL_MORPH_MS:.2f} of the goal)")
 
 
+# ---- tune ---------------------------------------------------------------------------------------
+
+def measure_tune(cats: int) -> dict:
+    from kitten_mixer.images import enlarge, png_bytes
+    from kitten_mixer.webapp import core
+
+    began = time.perf_counter()
+    resources = core.load_resources()
+    loaded = time.perf_counter() - began
+    chosen = resources.cats[:cats]
+    values = (0.5, 1.0, 1.5, 2.0, 2.5)
+    png_bytes(enlarge(core.tune(resources, chosen[0], {0: 0.1}), 3))  # warm-up
+    times = []
+    for cat in chosen:
+        for value in values:  # two genes at once, as two moved sliders
+            began = time.perf_counter()
+            png_bytes(enlarge(core.tune(resources, cat, {0: value, 4: -value}), 3))
+            times.append((time.perf_counter() - began) * 1000)
+    print(f"tune: {len(chosen)} gallery cats x {len(values)} slider values, "
+          f"{torch.get_num_threads()} torch threads (loading the model and gallery: "
+          f"{loaded:.1f} s)\n")
+    print(f"{'what':<40} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}")
+    print(f"{'tuned code -> face -> 3x PNG':<40} {statistics.median(times):>10.1f} "
+          f"{percentile(times, 95):>8.1f} {max(times):>8.1f}")
+    return {"tune_median_ms": statistics.median(times), "tune_p95_ms": percentile(times, 95)}
+
+
+def report_tune(result: dict) -> str:
+    median = result["tune_median_ms"]
+    return (f"{verdict(median < GOAL_TUNE_MS)}: tuned cat median {median:.1f} ms, "
+            f"p95 {result['tune_p95_ms']:.1f} ms "
+            f"(goal median < {GOAL_TUNE_MS:.0f} ms; {median / GOAL_TUNE_MS:.2f} of the goal)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=["start", "morph", "visitors"],
-                        help="one measurement (default: all three)")
+    parser.add_argument("--only", choices=["start", "morph", "tune", "visitors"],
+                        help="one measurement (default: all four)")
     parser.add_argument("--pairs", type=int, default=20,
                         help="morph: timed new pairs of cats (default: 20)")
     parser.add_argument("--warmup", type=int, default=1,
                         help="morph: untimed pairs first (default: 1)")
+    parser.add_argument("--cats", type=int, default=20,
+                        help="tune: gallery cats to tune (default: 20)")
     parser.add_argument("--visitors", type=int, default=20,
                         help="visitors: how many at once (default: 20)")
     parser.add_argument("--seconds", type=float, default=60,
@@ -240,6 +281,9 @@ def main() -> None:
         print()
     if args.only in (None, "morph"):
         reports.append(report_morph(measure_morph(args.pairs, args.warmup, args.seed)))
+        print()
+    if args.only in (None, "tune"):
+        reports.append(report_tune(measure_tune(args.cats)))
         print()
     if args.only in (None, "visitors"):
         reports.append(report_visitors(measure_visitors(
