@@ -135,10 +135,45 @@ def test_a_trained_vae_grown_by_a_refine_block_draws_the_same_faces_until_it_lea
     with pytest.raises(ValueError, match="less a refine block"):  # another block
         grown.grow(VAE(32, 32, 8, [3, 8, 16], upsample="resize", refine=6,
                        refine_scale=3 - scale))
-    with pytest.raises(ValueError, match="refine not negative"):
+    with pytest.raises(ValueError, match="refine and noise not negative"):
         VAEConfig(refine=-1)
     with pytest.raises(ValueError, match="refine_scale must be positive and divide"):
         VAEConfig(image_h=63, refine=6, refine_scale=2)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_the_refine_blocks_noise_is_fresh_in_training_and_one_fixed_draw_when_drawing(
+        scale, tmp_path):
+    torch.manual_seed(0)
+    trained = VAE(32, 32, 8, [3, 8, 16], upsample="resize").eval()
+    grown = VAE(32, 32, 8, [3, 8, 16], upsample="resize", refine=6, refine_scale=scale, noise=2)
+    block = grown.decoder[-1]
+    assert block.fixed_noise.shape == (1, 2, 32 // scale, 32 // scale)
+    assert block.body[0].in_channels == 3 * scale * scale + 2
+    grown.grow(trained)  # a block with noise grows a decoder that had none, as any block does
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        assert torch.equal(grown.eval().decode(z), trained.decode(z))
+        nn.init.normal_(block.body[-1].weight, std=0.1)
+        grown.train()
+        first, second = grown.decode(z), grown.decode(z)
+        assert not torch.allclose(first, second)  # a fresh draw each time in training
+        grown.eval()
+        drawn = grown.decode(z)
+        assert not torch.allclose(drawn, first) and not torch.allclose(drawn, trained.decode(z))
+        assert torch.equal(grown.decode(z), drawn)  # when drawing: always the same cat
+        assert torch.allclose(grown.decode(z[2:3]), drawn[2:3], atol=1e-6)  # alone or in a batch
+        folded = fold_resize_convolutions(grown.decoder)
+        assert torch.allclose(folded(z), grown.decode_logits(z), atol=1e-5)
+    grown.save(tmp_path / "noisy")  # the fixed draw travels with the weights
+    loaded = VAE.load(tmp_path / "noisy")
+    assert torch.equal(loaded.decoder[-1].fixed_noise, block.fixed_noise)
+    with torch.no_grad():
+        assert torch.equal(loaded.decode(z), drawn)
+    with pytest.raises(ValueError, match="noise is read by the refine block"):
+        VAEConfig(noise=2)
+    with pytest.raises(ValueError, match="refine and noise not negative"):
+        VAEConfig(refine=6, noise=-1)
 
 
 def test_init_weights_is_kaiming_with_zero_bias():

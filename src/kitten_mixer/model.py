@@ -74,6 +74,9 @@ class VAEConfig:
     #     draws the same faces until it learns (see `grow`).
     refine_scale: int = 1  # 1: the refine block works on every pixel; s: on s x s blocks of
     #     pixels, s*s times the channels at 1/s^2 of the positions (see `Refine`)
+    noise: int = 0  # channels of Gaussian noise the refine block reads beside the logits, so
+    #     that it can draw detail the code does not pin down (fur), as StyleGAN's noise inputs
+    #     do: a fresh draw for each face in training, one fixed draw when drawing (see `Refine`)
 
     def __post_init__(self) -> None:
         self.hidden_channels = list(self.hidden_channels)
@@ -86,8 +89,11 @@ class VAEConfig:
             raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
         if self.upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {UPSAMPLES}, not {self.upsample!r}")
-        if self.latent_dims < 1 or self.res_blocks < 0 or self.refine < 0:
-            raise ValueError("latent_dims must be positive, res_blocks and refine not negative")
+        if self.latent_dims < 1 or self.res_blocks < 0 or self.refine < 0 or self.noise < 0:
+            raise ValueError("latent_dims must be positive, res_blocks, refine and noise not "
+                             "negative")
+        if self.noise and not self.refine:
+            raise ValueError("noise is read by the refine block: set refine too")
         if self.refine_scale < 1 or self.image_h % self.refine_scale \
                 or self.image_w % self.refine_scale:
             raise ValueError(f"refine_scale must be positive and divide the image's size "
@@ -137,22 +143,40 @@ class Refine(nn.Module):
     nonlinear 3x3 layers that can sharpen edges and draw texture where the upsampling stages
     before it could only interpolate. At `scale` 1 they work at full size (a 7x7 view); at
     scale s on s x s blocks of pixels (space to depth: s*s times the channels at 1/s^2 of the
-    positions), which costs far less at the same width and sees s times as far."""
+    positions), which costs far less at the same width and sees s times as far.
 
-    def __init__(self, channels: int, width: int, activation: str, scale: int = 1):
+    With `noise` channels, the first layer also reads that many maps of Gaussian noise at the
+    block's size: detail that the code does not pin down can come from them instead of being
+    averaged away. In training every face gets a fresh draw; in eval mode every face gets the
+    same fixed draw (`fixed_noise`, saved with the weights), so that a cat is always drawn the
+    same and the frames of a morph share their grain instead of flickering."""
+
+    def __init__(self, channels: int, width: int, activation: str, scale: int = 1,
+                 noise: int = 0, size: tuple[int, int] = (64, 64)):
         super().__init__()
         act = ACTIVATIONS[activation]
         blocks = channels * scale * scale
         self.unshuffle = nn.PixelUnshuffle(scale) if scale > 1 else nn.Identity()
         self.body = nn.Sequential(
-            nn.Conv2d(blocks, width, 3, padding=1), act(),
+            nn.Conv2d(blocks + noise, width, 3, padding=1), act(),
             nn.Conv2d(width, width, 3, padding=1), act(),
             nn.Conv2d(width, blocks, 3, padding=1),
         )
         self.shuffle = nn.PixelShuffle(scale) if scale > 1 else nn.Identity()
+        self.noise = noise
+        if noise:
+            generator = torch.Generator().manual_seed(0)
+            self.register_buffer("fixed_noise", torch.randn(
+                1, noise, size[0] // scale, size[1] // scale, generator=generator))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.shuffle(self.body(self.unshuffle(x)))
+        blocks = self.unshuffle(x)
+        if self.noise:
+            n, _, h, w = blocks.shape
+            noise = torch.randn(n, self.noise, h, w, device=blocks.device, dtype=blocks.dtype) \
+                if self.training else self.fixed_noise.to(blocks.dtype).expand(n, -1, -1, -1)
+            blocks = torch.cat([blocks, noise], 1)
+        return x + self.shuffle(self.body(blocks))
 
 
 class VAE(nn.Module):
@@ -167,12 +191,13 @@ class VAE(nn.Module):
                  hidden_channels: list[int] | None = None, kernel_size: int = 4, stride: int = 2,
                  padding: int = 1, activation: str | nn.Module = "leaky_relu", *,
                  norm: str = "none", res_blocks: int = 0, head: str = "transpose",
-                 upsample: str = "transpose", refine: int = 0, refine_scale: int = 1):
+                 upsample: str = "transpose", refine: int = 0, refine_scale: int = 1,
+                 noise: int = 0):
         super().__init__()
         self.config = VAEConfig(image_h, image_w, latent_dims,
                                 hidden_channels or [3, 32, 64, 128, 256], kernel_size, stride,
                                 padding, activation_name(activation), norm, res_blocks, head,
-                                upsample, refine, refine_scale)
+                                upsample, refine, refine_scale, noise)
         c = self.config
         act = ACTIVATIONS[c.activation]
         channels = c.hidden_channels
@@ -219,7 +244,8 @@ class VAE(nn.Module):
             elif c.head == "conv":
                 decoder += [act(), nn.Conv2d(c_out, channels[0], 3, padding=1)]
         if c.refine:
-            decoder.append(Refine(channels[0], c.refine, c.activation, c.refine_scale))
+            decoder.append(Refine(channels[0], c.refine, c.activation, c.refine_scale, c.noise,
+                                  (c.image_h, c.image_w)))
         # The network ends in logits: the sigmoid is applied in `decode`, never after another
         # activation (the original's LeakyReLU before the sigmoid starved dark pixels).
         self.decoder = nn.Sequential(*decoder)
@@ -280,14 +306,14 @@ class VAE(nn.Module):
         return cls(c.image_h, c.image_w, c.latent_dims, c.hidden_channels, c.kernel_size,
                    c.stride, c.padding, c.activation, norm=c.norm, res_blocks=c.res_blocks,
                    head=c.head, upsample=c.upsample, refine=c.refine,
-                   refine_scale=c.refine_scale)
+                   refine_scale=c.refine_scale, noise=c.noise)
 
     def grow(self, trained: VAE) -> None:
         """Take a trained VAE's weights into this one, which may add a refine block to its
         architecture: the block starts as the identity, so this VAE draws what `trained`
         draws, and fine-tuning goes on from there."""
         def bare(config: VAEConfig) -> VAEConfig:
-            return replace(config, refine=0, refine_scale=1)
+            return replace(config, refine=0, refine_scale=1, noise=0)
 
         if bare(self.config) != bare(trained.config) \
                 or (trained.config.refine and trained.config != self.config):
