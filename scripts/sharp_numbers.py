@@ -7,7 +7,9 @@ resize-convolution decoder (experiments/shipped/resize-base.json, as `kitten-mix
 it) and its adversarial stages (experiments/resize-gan*.json). Each run's sharpness and KID
 are also given as a ratio to w48's, the form the sharp-cats goals take (KID at most a third,
 sharpness at least 0.5 of the photos'); with --runs, the minutes come from the runs' epoch
-times, and each resize stage's whole recipe (base and stage) is added up.
+times, and each resize stage's whole recipe (base and stage) is added up. A run trained on one
+thread (two runs at once on the two cores) says so beside its minutes, which then count for
+no recipe.
 
     python scripts/sharp_numbers.py [--runs runs]
 
@@ -95,8 +97,12 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
         run = RESIZE_BASE_RUN if record["name"] == RESIZE_BASE else record["name"]
         history = runs / run / "history.csv" if runs else None
         spent[record["name"]] = minutes(record, history)
+        threads = record["training"].get("threads")
+        note = " (1 thread)" if threads == 1 else ""  # two runs at once, one core each
         print(f"| {record['name']} | {changed} | " + " | ".join(cells)
-              + f" | {spent[record['name']]:.1f} |")
+              + f" | {spent[record['name']]:.1f}{note} |")
+        if note:
+            spent.pop(record["name"])  # its minutes say nothing of the recipe's time
     return spent
 
 
