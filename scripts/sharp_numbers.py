@@ -89,9 +89,11 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
     for record in records:
         settings = record["experiment"].get("adversarial")
         model = VAEConfig().to_dict() | record["experiment"].get("model", {})
+        seed = record["experiment"].get("seed", 0)
         changed = "none: the base model" if settings is None else ", ".join(
             [f"{k} {v}" for k, v in model.items() if v != architecture[k]]
-            + [f"{k} {v}" for k, v in settings.items() if v != recipe.get(k)]) or "the recipe"
+            + [f"{k} {v}" for k, v in settings.items() if v != recipe.get(k)]
+            + ([f"seed {seed}"] if seed != experiment.get("seed", 0) else [])) or "the recipe"
         cells = [cell(record["test"].get(k), f, base.get(k) if k in ratio else None)
                  for _, k, f in COLUMNS]
         run = RESIZE_BASE_RUN if record["name"] == RESIZE_BASE else record["name"]
