@@ -33,10 +33,7 @@ UNSHARP = ((1.0, 1.0), (1.0, 2.0))  # (sigma, amount): x + amount * (x - blur(x,
 def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """A Gaussian blur of `sigma` pixels, the edges reflected."""
     radius = int(3 * sigma + 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    g = torch.exp(-x**2 / (2 * sigma**2))
-    g = g / g.sum()
-    kernel = (g[:, None] * g[None, :]).expand(images.shape[1], 1, -1, -1)
+    kernel = metrics.gaussian_window(2 * radius + 1, sigma).expand(images.shape[1], 1, -1, -1)
     padded = F.pad(images, (radius,) * 4, mode="reflect")
     return F.conv2d(padded, kernel, groups=images.shape[1])
 

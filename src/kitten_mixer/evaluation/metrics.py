@@ -19,7 +19,8 @@ def psnr(photos: torch.Tensor, reconstructions: torch.Tensor) -> float:
     return float((10 * torch.log10(1.0 / mse.clamp(min=1e-10))).mean())
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """A normalised 2-D Gaussian kernel [size, size] of `sigma` pixels."""
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
@@ -31,7 +32,7 @@ def ssim(photos: torch.Tensor, reconstructions: torch.Tensor) -> float:
     over channels and images."""
     x, y = photos.float(), reconstructions.float()
     channels = x.shape[1]
-    window = _gaussian_window().to(x.device).expand(channels, 1, 11, 11)
+    window = gaussian_window().to(x.device).expand(channels, 1, 11, 11)
 
     def blur(t: torch.Tensor) -> torch.Tensor:
         return F.conv2d(t, window, groups=channels)  # "valid" windows only, as the reference
