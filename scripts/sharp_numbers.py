@@ -98,13 +98,12 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
                  for _, k, f in COLUMNS]
         run = RESIZE_BASE_RUN if record["name"] == RESIZE_BASE else record["name"]
         history = runs / run / "history.csv" if runs else None
-        spent[record["name"]] = minutes(record, history)
-        threads = record["training"].get("threads")
-        note = " (1 thread)" if threads == 1 else ""  # two runs at once, one core each
+        taken = minutes(record, history)
+        one_thread = record["training"].get("threads") == 1  # two runs at once, a core each
         print(f"| {record['name']} | {changed} | " + " | ".join(cells)
-              + f" | {spent[record['name']]:.1f}{note} |")
-        if note:
-            spent.pop(record["name"])  # its minutes say nothing of the recipe's time
+              + f" | {taken:.1f}{' (1 thread)' if one_thread else ''} |")
+        if not one_thread:  # a one-thread run's minutes say nothing of the recipe's time
+            spent[record["name"]] = taken
     return spent
 
 
