@@ -30,14 +30,6 @@ BLURS = (0.5, 0.75, 1.0, 1.5)  # Gaussian sigmas in pixels
 UNSHARP = ((1.0, 1.0), (1.0, 2.0))  # (sigma, amount): x + amount * (x - blur(x, sigma))
 
 
-def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """A Gaussian blur of `sigma` pixels, the edges reflected."""
-    radius = int(3 * sigma + 0.5)
-    kernel = metrics.gaussian_window(2 * radius + 1, sigma).expand(images.shape[1], 1, -1, -1)
-    padded = F.pad(images, (radius,) * 4, mode="reflect")
-    return F.conv2d(padded, kernel, groups=images.shape[1])
-
-
 def shrink(images: torch.Tensor, factor: int) -> torch.Tensor:
     """`images` made `factor` times smaller (antialiased), then enlarged back (bilinear)."""
     size = images.shape[-2:]
@@ -46,7 +38,7 @@ def shrink(images: torch.Tensor, factor: int) -> torch.Tensor:
 
 
 def unsharp(images: torch.Tensor, sigma: float, amount: float) -> torch.Tensor:
-    return images + amount * (images - blur(images, sigma))
+    return images + amount * (images - metrics.gaussian_blur(images, sigma))
 
 
 def main() -> None:
@@ -80,7 +72,7 @@ def main() -> None:
 
     row(f"{len(train)} other photos (train split)", train, psnr=False)
     for sigma in BLURS:
-        row(f"test photos blurred, sigma {sigma} px", blur(test, sigma))
+        row(f"test photos blurred, sigma {sigma} px", metrics.gaussian_blur(test, sigma))
     row("test photos at 32 px, enlarged back", shrink(test, 2))
     noise = torch.randn(test.shape, generator=torch.Generator().manual_seed(0))
     row("test photos plus noise, sd 3% of the range", test + 0.03 * noise)

@@ -10,7 +10,7 @@ import torch
 from conftest import TINY
 from PIL import Image
 
-from kitten_mixer import ExperimentConfig, VAEConfig, run_experiment
+from kitten_mixer import BetaLoss, ExperimentConfig, VAEConfig, run_experiment
 from kitten_mixer.model import load_model
 from kitten_mixer.storage import RunFolder, load_checkpoint
 from kitten_mixer.training.adversarial import (
@@ -73,6 +73,8 @@ def test_the_config_round_trips_and_refuses_a_frozen_encoder_without_a_model():
         ExperimentConfig(adversarial=AdversarialConfig())
     with pytest.raises(ValueError, match="mixes must be from 0 to 1"):
         AdversarialConfig(mixes=2)
+    with pytest.raises(ValueError, match="detail at least 0"):
+        AdversarialConfig(detail=-1.0)
     assert ExperimentConfig(adversarial={"decoder_only": False}).adversarial.decoder_only is False
 
 
@@ -92,6 +94,34 @@ def test_the_adaptive_weight_balances_the_two_gradients(tiny_model):
     assert torch.isfinite(loss) and adversary.steps.item() == 1
     assert any(not torch.equal(a, b) for a, b in
                zip(before, adversary.discriminator.parameters()))
+
+
+def test_with_detail_the_decoder_is_held_to_the_faces_shape_and_colours_but_not_its_finest_grain(
+        tiny_model):
+    loss = BetaLoss(beta=0.1)
+    x = torch.rand(4, 3, 16, 16)
+    x_hat, mean, log_var = tiny_model(x)
+    plain = Adversary(AdversarialConfig(), tiny_model)
+    detail = Adversary(AdversarialConfig(detail=1.0), tiny_model)
+    terms = loss.terms(x, x_hat, mean, log_var)
+    assert plain.decoder_terms(loss, terms, x, x_hat, mean, log_var) is terms
+    blurred = detail.decoder_terms(loss, terms, x, x_hat, mean, log_var)
+    assert blurred[2] == terms[2] and blurred[0] == blurred[1] + 0.1 * blurred[2]
+
+    def cost(adversary: Adversary, faces: torch.Tensor) -> float:
+        terms = loss.terms(x, faces, mean, log_var)
+        return adversary.decoder_terms(loss, terms, x, faces, mean, log_var)[1].item()
+
+    # A checkerboard of +-0.1 (the finest grain there is) costs the exact-pixel loss plenty and
+    # the blurred one almost nothing; a face a tenth brighter costs both alike (within 2x).
+    checker = ((torch.arange(16)[:, None] + torch.arange(16)) % 2 * 0.2 - 0.1).expand(4, 3, -1, -1)
+    for change, blurred_share in ((checker, (-0.02, 0.02)), (torch.full_like(x, 0.1), (0.5, 1.5))):
+        faces = (x_hat + change).clamp(0.01, 0.99)
+        share = ((cost(detail, faces) - cost(detail, x_hat))
+                 / (cost(plain, faces) - cost(plain, x_hat)))
+        assert blurred_share[0] <= share <= blurred_share[1], share
+    # The blurred loss is still a loss: the photo itself (blurred) is what it wants.
+    assert cost(detail, x.clamp(0.01, 0.99)) < cost(detail, x_hat)
 
 
 def test_with_a_head_start_the_decoder_hears_the_discriminator_only_after_it(tiny_model):
@@ -198,7 +228,7 @@ def test_the_mix_watch_draws_morphs_at_its_steps_without_touching_the_training(
 @pytest.mark.slow  # three tiny trainings
 def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
         tmp_path, photo_folder, base):
-    config = fine_tune(base, mixes=0.25, feature_matching=1.0, ema=0.9)
+    config = fine_tune(base, mixes=0.25, feature_matching=1.0, ema=0.9, detail=1.0)
     run_experiment(config, photo_folder, tmp_path / "straight", device="cpu", progress=False)
     run_experiment(replace(config, epochs=1), photo_folder, tmp_path / "resumed", device="cpu",
                    progress=False)

@@ -74,3 +74,14 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_shift():
     with pytest.raises(ValueError):
         metrics.kernel_inception_distance(a[:1], b[:1])
     assert math.isfinite(metrics.kernel_inception_distance(a, b, subsets=1)[1])
+
+
+def test_a_gaussian_blur_keeps_flat_colour_and_its_light_and_wipes_out_the_finest_grain():
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(metrics.gaussian_blur(flat, 1.0), flat)
+    checker = ((torch.arange(16)[:, None] + torch.arange(16)) % 2).float().expand(1, 3, -1, -1)
+    blurred = metrics.gaussian_blur(checker, 1.0)
+    assert blurred.shape == checker.shape
+    assert blurred.mean().item() == pytest.approx(0.5, abs=1e-6)
+    assert (blurred - 0.5).abs().max() < 0.01  # +-0.5 before
+    assert (metrics.gaussian_blur(checker, 0.3) - 0.5).abs().max() > 0.1  # a narrow one keeps some

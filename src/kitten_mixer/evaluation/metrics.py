@@ -27,6 +27,15 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return (g[:, None] * g[None, :]).float()
 
 
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """`images` [N, C, H, W] blurred by a Gaussian of `sigma` pixels (3 sigma wide each way),
+    the edges reflected; differentiable."""
+    radius = int(3 * sigma + 0.5)
+    kernel = gaussian_window(2 * radius + 1, sigma).to(images.device, images.dtype)
+    padded = F.pad(images, (radius,) * 4, mode="reflect")
+    return F.conv2d(padded, kernel.expand(images.shape[1], 1, -1, -1), groups=images.shape[1])
+
+
 def ssim(photos: torch.Tensor, reconstructions: torch.Tensor) -> float:
     """Structural similarity (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5), averaged
     over channels and images."""

@@ -26,7 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from kitten_mixer.evaluation.metrics import gaussian_blur
 from kitten_mixer.images import enlarge, image_grid, tensor_to_images
+from kitten_mixer.loss import BetaLoss
 from kitten_mixer.model import VAE
 from kitten_mixer.morph import latent_path
 from kitten_mixer.storage import atomic_write
@@ -61,6 +63,10 @@ class AdversarialConfig:
     mixes: float = 0.0  # fakes that are decoded arc mixes, as a share of the batch (0 to 1)
     feature_matching: float = 0.0  # weight of matching the discriminator's features of the
     #                                photo and its reconstruction (relative to the GAN term)
+    detail: float = 0.0  # sigma in pixels: the decoder's reconstruction term compares photo
+    #                      and face both blurred by a Gaussian this wide, which leaves the
+    #                      detail finer than that to the discriminator alone (0: the full
+    #                      images, whose exact-pixel loss pulls unknowable detail to its blur)
     decoder_only: bool = True  # freeze the encoder: the gallery codes and sampler stay valid
     ema: float = 0.0  # decay of a moving average of the decoder's weights, which is what the
     #                   run validates and saves (0: none). Adversarial training never settles:
@@ -68,10 +74,11 @@ class AdversarialConfig:
 
     def __post_init__(self) -> None:
         if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0 \
-                or self.head_start < 0 or self.ramp < 0 or self.r1 < 0 or self.r1_interval < 1:
+                or self.head_start < 0 or self.ramp < 0 or self.r1 < 0 or self.r1_interval < 1 \
+                or self.detail < 0:
             raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
-                             "lr positive, head_start, ramp and r1 at least 0, r1_interval at "
-                             "least 1")
+                             "lr positive, head_start, ramp and r1 at least 0, detail at least "
+                             "0, r1_interval at least 1")
         if not 0 <= self.ema < 1:
             raise ValueError("adversarial: ema must be at least 0 and below 1")
         if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0 \
@@ -201,6 +208,20 @@ class Adversary(nn.Module):
 
     def _look(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         return self.discriminator(diff_augment(x) if self.config.augment else x)
+
+    def decoder_terms(self, loss: BetaLoss, terms: tuple[torch.Tensor, ...], x: torch.Tensor,
+                      x_hat: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor
+                      ) -> tuple[torch.Tensor, ...]:
+        """The loss the decoder learns from, (total, reconstruction, KL): `terms` (the run's
+        loss of this batch), or with `detail`, the same loss of the photos and faces blurred
+        by that many pixels. Fur that the code does not pin down can only be guessed, and an
+        exact-pixel loss punishes every guess but the average of all of them, which is a blur;
+        blurred, the loss still holds the face's shape and colours to the photo and leaves its
+        finest detail to the discriminator."""
+        if not self.config.detail:
+            return terms
+        return loss.terms(gaussian_blur(x.float(), self.config.detail),
+                          gaussian_blur(x_hat.float(), self.config.detail), mean, log_var)
 
     def fakes(self, x_hat: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
         """The reconstructions, with some replaced by decoded mixes when the config asks."""
