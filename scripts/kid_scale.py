@@ -4,7 +4,10 @@ noised or sharpened, beside that of models' reconstructions (docs/experiments.md
 The sharp-cats goals ask for a KID at most a third of w48's. This puts such numbers on a scale
 a person can picture ("as real as the photos blurred by a 0.75-pixel Gaussian"), and shows
 whether the sharpness the goals also ask for can be bought after the fact: an unsharp mask on
-each model's reconstructions.
+each model's reconstructions. It also splits each reconstruction's distance from the photo into
+bands: the reconstruction's coarse image (a Gaussian blur of it) with the photo's finer detail
+added (the photo less its own blur), and the other way round, which shows in which band a
+model's faces part from the photos.
 
     python scripts/kid_scale.py                                     # the photos alone
     python scripts/kid_scale.py --models src/kitten_mixer/weights/default runs/my-run
@@ -28,6 +31,7 @@ from kitten_mixer.training.experiment import training_splits
 
 BLURS = (0.5, 0.75, 1.0, 1.5)  # Gaussian sigmas in pixels
 UNSHARP = ((1.0, 1.0), (1.0, 2.0))  # (sigma, amount): x + amount * (x - blur(x, sigma))
+BANDS = (1.0, 1.5)  # sigmas that split an image into its coarse image and its finer detail
 
 
 def shrink(images: torch.Tensor, factor: int) -> torch.Tensor:
@@ -83,6 +87,13 @@ def main() -> None:
         for sigma, amount in UNSHARP:
             row(f"{name}: reconstructions, unsharp mask sigma {sigma} x{amount}",
                 unsharp(reconstructions, sigma, amount))
+        for sigma in BANDS:
+            coarse, fine = (metrics.gaussian_blur(images, sigma)
+                            for images in (reconstructions, test))
+            row(f"{name}: reconstructions blurred by {sigma} px, plus the photos' finer detail",
+                coarse + test - fine)
+            row(f"{name}: photos blurred by {sigma} px, plus the reconstructions' finer detail",
+                fine + reconstructions - coarse)
 
 
 if __name__ == "__main__":

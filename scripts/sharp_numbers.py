@@ -8,8 +8,8 @@ it) and its adversarial stages (experiments/resize-gan*.json). Each run's sharpn
 are also given as a ratio to w48's, the form the sharp-cats goals take (KID at most a third,
 sharpness at least 0.5 of the photos'); with --runs, the minutes come from the runs' epoch
 times, and each resize stage's whole recipe (base and stage) is added up. A run trained on one
-thread (two runs at once on the two cores) says so beside its minutes, which then count for
-no recipe.
+thread (two runs at once on the two cores), or stopped before its last epoch, says so beside
+its minutes, which then count for no recipe.
 
     python scripts/sharp_numbers.py [--runs runs]
 
@@ -100,9 +100,12 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
         history = runs / run / "history.csv" if runs else None
         taken = minutes(record, history)
         one_thread = record["training"].get("threads") == 1  # two runs at once, a core each
-        print(f"| {record['name']} | {changed} | " + " | ".join(cells)
-              + f" | {taken:.1f}{' (1 thread)' if one_thread else ''} |")
-        if not one_thread:  # a one-thread run's minutes say nothing of the recipe's time
+        done, planned = record["training"].get("epochs_trained"), record["experiment"]["epochs"]
+        stopped = done is not None and done < planned  # stopped by hand, as hopeless
+        note = " (1 thread)" if one_thread else f" (stopped at epoch {done} of {planned})" \
+            if stopped else ""
+        print(f"| {record['name']} | {changed} | " + " | ".join(cells) + f" | {taken:.1f}{note} |")
+        if not one_thread and not stopped:  # their minutes say nothing of a recipe's time
             spent[record["name"]] = taken
     return spent
 
