@@ -53,13 +53,15 @@ def main() -> None:
                         help="saved-model or run folders whose reconstructions to place")
     args = parser.parse_args()
 
-    torch.manual_seed(0)
     mixers = [KittenMixer.load(m) for m in args.models]
     config = mixers[0].config if mixers else {}
     splits = training_splits(config, args.data, (64, 64))
     test = splits["test"].images.float() / 255
     train = splits["train"].images
-    train = train[torch.randperm(len(train))[:len(test)]].float() / 255
+    # Its own generator: building the models draws from torch's, which would make the photos
+    # drawn here depend on the models asked for.
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    train = train[pick[:len(test)]].float() / 255
     features = efficientnet_features()
     real = features(test)
 

@@ -96,6 +96,20 @@ def test_the_adaptive_weight_balances_the_two_gradients(tiny_model):
                zip(before, adversary.discriminator.parameters()))
 
 
+def test_the_adaptive_weight_stops_at_factor_times_its_ceiling(tiny_model):
+    x = torch.rand(4, 3, 16, 16)
+    x_hat, mean, _ = tiny_model(x)
+    reconstruction = (x_hat - x).pow(2).sum((1, 2, 3)).mean()
+    weights = []
+    for ceiling in (1e4, 1e-3):
+        adversary = Adversary(AdversarialConfig(factor=0.5, max_weight=ceiling, augment=False),
+                              tiny_model)
+        adversary.generator_term(x, x_hat, mean, reconstruction)
+        weights.append(adversary.tally[0].item())  # this step's weight
+    assert weights[0] > 1e-3  # the gradient ratio, unclamped
+    assert weights[1] == pytest.approx(0.5e-3)
+
+
 def test_with_detail_the_decoder_is_held_to_the_faces_shape_and_colours_but_not_its_finest_grain(
         tiny_model):
     loss = BetaLoss(beta=0.1)

@@ -57,7 +57,8 @@ class AdversarialConfig:
     #                full after the head start (0: full from the first): a young critic's
     #                gradients are small, so the adaptive weight starts huge and its first
     #                updates can wreck the decoder
-    max_weight: float = 1e4  # the adaptive weight's ceiling
+    max_weight: float = 1e4  # the ceiling of the gradient ratio, before `factor` (as VQGAN
+    #                          clamps it): the weight is at most factor * max_weight
     fixed_weight: float | None = None  # a constant weight instead of the adaptive one
     augment: bool = True  # DiffAugment: translation, colour and cutout, real and fake alike
     mixes: float = 0.0  # fakes that are decoded arc mixes, as a share of the batch (0 to 1)
