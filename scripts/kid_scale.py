@@ -90,12 +90,12 @@ def main() -> None:
             row(f"{name}: reconstructions, unsharp mask sigma {sigma} x{amount}",
                 unsharp(reconstructions, sigma, amount))
         for sigma in BANDS:
-            coarse, fine = (metrics.gaussian_blur(images, sigma)
-                            for images in (reconstructions, test))
+            coarse_reconstructions, coarse_photos = (metrics.gaussian_blur(images, sigma)
+                                                     for images in (reconstructions, test))
             row(f"{name}: reconstructions blurred by {sigma} px, plus the photos' finer detail",
-                coarse + test - fine)
+                coarse_reconstructions + test - coarse_photos)
             row(f"{name}: photos blurred by {sigma} px, plus the reconstructions' finer detail",
-                fine + reconstructions - coarse)
+                coarse_photos + reconstructions - coarse_reconstructions)
 
 
 if __name__ == "__main__":
