@@ -151,6 +151,26 @@ def test_with_a_head_start_the_decoder_hears_the_discriminator_only_after_it(tin
     assert fooling.item() != 0 and fooling.requires_grad
 
 
+def test_a_critic_of_several_updates_a_step_keeps_its_step_count_and_r1_schedule(tiny_model):
+    torch.manual_seed(0)
+    adversary = Adversary(AdversarialConfig(critic_steps=3, head_start=2), tiny_model)
+    x, fakes = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    hinge = adversary.discriminator_step(x, fakes)
+    state = adversary.optimizer.state_dict()["state"]
+    assert [s["step"].item() for s in state.values()] == [3.0] * len(state)  # three updates
+    assert adversary.steps.item() == 1  # one step: the head start counts batches
+    assert adversary.summary()["discriminator_loss"] == pytest.approx(hinge.item(), abs=1e-4)
+
+    penalised = []
+    lazy = Adversary(AdversarialConfig(critic_steps=2, r1=0.01, r1_interval=4), tiny_model)
+    lazy._update = lambda x, fakes, penalise: (penalised.append(penalise), torch.ones(()))[1]
+    for _ in range(3):
+        lazy.discriminator_step(x, fakes)
+    assert penalised == [True, False, False, False, True, False]  # every 4th update
+    with pytest.raises(ValueError, match="critic_steps"):
+        AdversarialConfig(critic_steps=0)
+
+
 def test_a_ramp_lets_the_decoder_hear_the_discriminator_gradually(tiny_model):
     def adversary(ramp):
         torch.manual_seed(0)  # the same discriminator for both
@@ -242,7 +262,8 @@ def test_the_mix_watch_draws_morphs_at_its_steps_without_touching_the_training(
 @pytest.mark.slow  # three tiny trainings
 def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
         tmp_path, photo_folder, base):
-    config = fine_tune(base, mixes=0.25, feature_matching=1.0, ema=0.9, detail=1.0)
+    config = fine_tune(base, mixes=0.25, feature_matching=1.0, ema=0.9, detail=1.0,
+                       critic_steps=2)
     run_experiment(config, photo_folder, tmp_path / "straight", device="cpu", progress=False)
     run_experiment(replace(config, epochs=1), photo_folder, tmp_path / "resumed", device="cpu",
                    progress=False)

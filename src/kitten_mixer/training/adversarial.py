@@ -48,10 +48,14 @@ class AdversarialConfig:
     r1: float = 0.0  # gamma of the R1 penalty, gamma/2 ||grad D(photo)||^2, the other way
     #                  to keep the discriminator smooth (StyleGAN2), with or without
     #                  spectral norm. D(photo) is the mean of the photo's patch logits.
-    r1_interval: int = 4  # the penalty every this many steps, times as much (StyleGAN2's
+    r1_interval: int = 4  # the penalty every this many updates, times as much (StyleGAN2's
     #                       lazy regularisation: the double backward costs less)
     head_start: int = 0  # discriminator steps before the decoder hears it: one at chance
     #                      gives the decoder nothing but noise to follow
+    critic_steps: int = 1  # the discriminator's updates in each of its steps (one step a
+    #                        batch), each on the batch's photos and fakes under a fresh
+    #                        augmentation (WGAN's n_critic): a critic that learns faster than
+    #                        the decoder can change what it draws
     factor: float = 0.5  # times the adaptive weight
     ramp: int = 0  # decoder updates over which the weight climbs linearly from nothing to
     #                full after the head start (0: full from the first): a young critic's
@@ -76,10 +80,10 @@ class AdversarialConfig:
     def __post_init__(self) -> None:
         if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0 \
                 or self.head_start < 0 or self.ramp < 0 or self.r1 < 0 or self.r1_interval < 1 \
-                or self.detail < 0:
-            raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
-                             "lr positive, head_start, ramp and r1 at least 0, detail at least "
-                             "0, r1_interval at least 1")
+                or self.detail < 0 or self.critic_steps < 1:
+            raise ValueError("adversarial: start_epoch, channels, layers and critic_steps must "
+                             "be at least 1, lr positive, head_start, ramp and r1 at least 0, "
+                             "detail at least 0, r1_interval at least 1")
         if not 0 <= self.ema < 1:
             raise ValueError("adversarial: ema must be at least 0 and below 1")
         if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0 \
@@ -264,10 +268,21 @@ class Adversary(nn.Module):
         return weight * gan, fakes.detach()
 
     def discriminator_step(self, x: torch.Tensor, fakes: torch.Tensor) -> torch.Tensor:
-        """One hinge-loss step of the discriminator on photos and fakes (plus the R1 penalty,
-        if asked); its hinge loss."""
+        """One step of the discriminator on photos and fakes: `critic_steps` hinge-loss updates
+        (plus the R1 penalty, if asked, on every r1_interval-th update); their mean hinge loss."""
         self.discriminator.train()
-        penalise = self.config.r1 > 0 and int(self.steps) % self.config.r1_interval == 0
+        hinges = []
+        for i in range(self.config.critic_steps):
+            update = int(self.steps) * self.config.critic_steps + i
+            hinges.append(self._update(x, fakes, penalise=self.config.r1 > 0
+                                       and update % self.config.r1_interval == 0))
+        hinge = torch.stack(hinges).mean()
+        self.steps += 1
+        self.tally[1:] += torch.stack([hinge.double(), torch.ones_like(self.tally[0])])
+        return hinge
+
+    def _update(self, x: torch.Tensor, fakes: torch.Tensor, penalise: bool) -> torch.Tensor:
+        """One update of the discriminator; its hinge loss (without the penalty)."""
         photos = x.detach().requires_grad_(penalise)
         real, _ = self._look(photos)
         fake, _ = self._look(fakes)
@@ -285,8 +300,6 @@ class Adversary(nn.Module):
                 torch.distributed.all_reduce(param.grad)
                 param.grad /= distributed.world_size()
         self.optimizer.step()
-        self.steps += 1
-        self.tally[1:] += torch.stack([hinge.double(), torch.ones_like(self.tally[0])])
         return hinge
 
     def heard(self) -> torch.Tensor:

@@ -1,0 +1,144 @@
+"""Print how well a patch discriminator, trained alone, learns to tell photos from a model's
+reconstructions, on the whole image and on its finest band alone (docs/experiments.md, 4.7).
+
+In the adversarial stage the decoder only learns what the discriminator can see. 4.6 found the
+faces' distance from photos (by KID) in the band finer than a 1.5-pixel blur, and a decoder
+left to the discriminator in that band drew speckle. This asks whether the stage's critic can
+see that band at all: the decoder is frozen, its reconstructions of the train split are the
+fakes, and a discriminator (the stage's: `PatchDiscriminator`, hinge loss, DiffAugment, R1 as
+in the shipped recipe) trains on photos against them. Two tasks:
+
+- whole: photo against reconstruction;
+- band: photo against the photo's coarse image (its 1.5-pixel blur) plus the
+  reconstruction's finer detail, so that only that band tells them apart;
+- noise: photo against the photo plus Gaussian noise of sd 3% of the range (KID 0.133 on
+  the validation split, `scripts/texture_probe.py`): whether the critic sees speckle.
+
+Every fake is rounded to 8 bits, as the photos are.
+
+After each number of steps it prints the AUC on the validation split (held out: photos and
+reconstructions the critic never saw): the chance that a photo scores above a fake, 0.5 for a
+critic that cannot tell, 1.0 for one that always can.
+
+    python scripts/critic_probe.py                       # the recipe's critic, 4,000 steps
+    python scripts/critic_probe.py --channels 128 --layers 4 --steps 8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from kitten_mixer.evaluation import metrics
+from kitten_mixer.mixer import KittenMixer
+from kitten_mixer.training.adversarial import PatchDiscriminator, diff_augment
+from kitten_mixer.training.experiment import training_splits
+
+BAND = 1.5  # sigma (pixels) of the blur that splits coarse image from finer detail
+CHECKS = (250, 500, 1000, 2000, 4000, 8000, 16000)
+
+
+def finest_band(photos: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+    """The photos' coarse image with the reconstructions' finer detail."""
+    return metrics.gaussian_blur(photos, BAND) + reconstructions \
+        - metrics.gaussian_blur(reconstructions, BAND)
+
+
+def auc(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """The chance that a photo's score is above a fake's (ties count half)."""
+    diff = real[:, None] - fake[None, :]
+    return ((diff > 0).float().mean() + 0.5 * (diff == 0).float().mean()).item()
+
+
+def scores(critic: PatchDiscriminator, images: torch.Tensor) -> torch.Tensor:
+    critic.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = torch.cat([critic(batch)[0].float().mean(dim=(1, 2, 3))
+                         for batch in images.split(256)])
+    critic.train()
+    return out
+
+
+def train_critic(photos: torch.Tensor, fakes: torch.Tensor, held_photos: torch.Tensor,
+                 held_fakes: torch.Tensor, args: argparse.Namespace) -> list[tuple[int, float]]:
+    torch.manual_seed(args.seed)
+    critic = PatchDiscriminator(args.channels, args.layers, normalised=False)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    results = []
+    for step in range(1, args.steps + 1):
+        pick = torch.randint(len(photos), (args.batch_size,))
+        real_x = photos[pick].float().div(255)
+        fake_x = fakes[torch.randint(len(fakes), (args.batch_size,))]
+        penalise = args.r1 > 0 and step % 4 == 0
+        real_x.requires_grad_(penalise)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            real, _ = critic(diff_augment(real_x))
+            fake, _ = critic(diff_augment(fake_x))
+        loss = F.relu(1 - real.float()).mean() + F.relu(1 + fake.float()).mean()
+        if penalise:  # R1 every 4 steps, 4x as strong (the stage's lazy regularisation)
+            grad = torch.autograd.grad(real.float().mean(dim=(1, 2, 3)).sum(), real_x,
+                                       create_graph=True)[0]
+            loss = loss + args.r1 * 4 / 2 * grad.float().square().flatten(1).sum(1).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step in CHECKS or step == args.steps:
+            results.append((step, auc(scores(critic, held_photos), scores(critic, held_fakes))))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="../shared/data/cats.zip")
+    parser.add_argument("--model", default="src/kitten_mixer/weights/default",
+                        help="saved-model or run folder whose reconstructions are the fakes")
+    parser.add_argument("--channels", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=4e-4)
+    parser.add_argument("--r1", type=float, default=0.01)
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tasks", nargs="+", default=["whole", "band"],
+                        choices=["whole", "band", "noise"])
+    args = parser.parse_args()
+
+    mixer = KittenMixer.load(args.model)
+    splits = training_splits(mixer.config, args.data, (64, 64))
+    train, held = splits["train"].images, splits["val"].images.float() / 255
+
+    def reconstruct(images: torch.Tensor) -> torch.Tensor:
+        parts = [mixer.decode_tensor(mixer.posterior(batch.float() / 255)[0]).float()
+                 for batch in images.split(512)]
+        return torch.cat(parts).clamp(0, 1)
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        train_rec = reconstruct(train)
+        held_rec = reconstruct(held * 255)
+    print(f"{len(train)} train faces and {len(held)} validation faces reconstructed in "
+          f"{time.perf_counter() - start:.0f} s; critic: channels {args.channels}, layers "
+          f"{args.layers}, lr {args.lr}, r1 {args.r1}, batch {args.batch_size}\n")
+    print("| task | steps | validation AUC |\n|---|---|---|")
+    for task in args.tasks:
+        if task == "whole":
+            fakes, held_fakes = train_rec, held_rec
+        elif task == "band":
+            fakes = finest_band(train.float() / 255, train_rec)
+            held_fakes = finest_band(held, held_rec)
+        else:
+            noise = torch.Generator().manual_seed(1)
+            fakes, held_fakes = ((x + 0.03 * torch.randn(x.shape, generator=noise))
+                                 for x in (train.float() / 255, held))
+        start = time.perf_counter()
+        fakes, held_fakes = ((x.clamp(0, 1) * 255).round() / 255 for x in (fakes, held_fakes))
+        for step, value in train_critic(train, fakes, held, held_fakes, args):
+            print(f"| {task} | {step} | {value:.3f} |", flush=True)
+        print(f"<!-- {task}: {time.perf_counter() - start:.0f} s -->", flush=True)
+
+
+if __name__ == "__main__":
+    main()
