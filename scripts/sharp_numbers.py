@@ -4,7 +4,8 @@ Its rows come from the records `kitten-mixer evaluate` writes: w48, the model sh
 the sharp-cats goals were set, measured with every column (experiments/shipped/w48.json), the
 fine-tunes of w48's decoder (experiments/gan-*.json), and a base model with a
 resize-convolution decoder (experiments/shipped/resize-base.json, as `kitten-mixer ship` made
-it) and its adversarial stages (experiments/resize-gan*.json). Each run's sharpness and KID
+it) and its adversarial stages (experiments/resize-gan*.json), and short stages started from
+the shipped model (experiments/shipped-*.json). Each run's sharpness and KID
 are also given as a ratio to w48's, the form the sharp-cats goals take (KID at most a third,
 sharpness at least 0.5 of the photos'); with --runs, the minutes come from the runs' epoch
 times, and each resize stage's whole recipe (base and stage) is added up. A run trained on one
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ RECIPE = "gan-decoder"  # the run the others each change one setting of
 RESIZE_BASE = "resize-base"
 RESIZE_BASE_RUN = "resize-200ep"
 RESIZE_RECIPE = "resize-gan"  # the recipe's stage on that base
+SHIPPED = "default"  # the shipped model's record (experiments/shipped/default.json)
 
 COLUMNS = [("PSNR", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.3f}"),
            ("sharpness", "sharpness", "{:.3f}"),
@@ -98,13 +101,15 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
                  for _, k, f in COLUMNS]
         run = RESIZE_BASE_RUN if record["name"] == RESIZE_BASE else record["name"]
         history = runs / run / "history.csv" if runs else None
+        history = history if history is not None and history.is_file() else None
         taken = minutes(record, history)
         one_thread = record["training"].get("threads") == 1  # two runs at once, a core each
         done, planned = record["training"].get("epochs_trained"), record["experiment"]["epochs"]
         stopped = done is not None and done < planned  # stopped by hand, as hopeless
         note = " (1 thread)" if one_thread else f" (stopped at epoch {done} of {planned})" \
             if stopped else ""
-        print(f"| {record['name']} | {changed} | " + " | ".join(cells) + f" | {taken:.1f}{note} |")
+        spent_text = "-" if math.isnan(taken) else f"{taken:.1f}{note}"
+        print(f"| {record['name']} | {changed} | " + " | ".join(cells) + f" | {spent_text} |")
         if not one_thread and not stopped:  # their minutes say nothing of a recipe's time
             spent[record["name"]] = taken
     return spent
@@ -122,17 +127,24 @@ def main() -> None:
     table([r for r in records if r["name"].startswith("gan-")], base, RECIPE, args.runs)
     resize = [r for r in records if r["name"].startswith("resize-gan")]
     base_record = args.records / "shipped" / f"{RESIZE_BASE}.json"
-    if not resize or not base_record.is_file():
-        return
-    resize.append(json.loads(base_record.read_text()))
-    print("\nA new base model whose decoder upsamples by resize-convolution, and its stages:\n")
-    spent = table(resize, base, RESIZE_RECIPE, args.runs)
-    for name, stage in spent.items():
-        if name != RESIZE_BASE and RESIZE_BASE in spent:
-            print(f"\n{name}: the whole recipe takes {spent[RESIZE_BASE]:.1f} minutes of base "
-                  f"training and {stage:.1f} of adversarial stage: "
-                  f"{spent[RESIZE_BASE] + stage:.1f} minutes", end="")
-    print()
+    if resize and base_record.is_file():
+        resize.append(json.loads(base_record.read_text()))
+        print("\nA new base model whose decoder upsamples by resize-convolution, and its "
+              "stages:\n")
+        spent = table(resize, base, RESIZE_RECIPE, args.runs)
+        for name, stage in spent.items():
+            if name != RESIZE_BASE and RESIZE_BASE in spent:
+                print(f"\n{name}: the whole recipe takes {spent[RESIZE_BASE]:.1f} minutes of "
+                      f"base training and {stage:.1f} of adversarial stage: "
+                      f"{spent[RESIZE_BASE] + stage:.1f} minutes", end="")
+        print()
+    shipped = [r for r in records if r["name"].startswith("shipped-")]
+    shipped_record = args.records / "shipped" / f"{SHIPPED}.json"
+    if shipped and shipped_record.is_file():
+        shipped.append(json.loads(shipped_record.read_text()))
+        print(f"\nShort stages started from the shipped model ({SHIPPED}, whose own stage is "
+              f"the recipe they change), minutes on this session's machine:\n")
+        table(shipped, base, SHIPPED, args.runs)
 
 
 if __name__ == "__main__":
