@@ -63,9 +63,11 @@ def cell(value: float | None, form: str, base: float | None) -> str:
 
 def minutes(record: dict[str, Any], history: Path | None) -> float:
     """A run's training time: its median epoch times its epochs (epochs that shared the CPU
-    with an evaluation are not counted against it); NaN when unknown."""
+    with an evaluation are not counted against it), from its history when there is one, else
+    from its record; NaN when unknown."""
     train = record["training"]
-    seconds = [row["seconds"] for row in read_history(history)] if history is not None else []
+    seconds = [row["seconds"] for row in read_history(history)] \
+        if history is not None and history.is_file() else []
     if seconds:
         return statistics.median(seconds) * len(seconds) / 60
     return train["seconds"] / 60 if train.get("seconds") else float("nan")
@@ -101,7 +103,6 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
                  for _, k, f in COLUMNS]
         run = RESIZE_BASE_RUN if record["name"] == RESIZE_BASE else record["name"]
         history = runs / run / "history.csv" if runs else None
-        history = history if history is not None and history.is_file() else None
         taken = minutes(record, history)
         one_thread = record["training"].get("threads") == 1  # two runs at once, a core each
         done, planned = record["training"].get("epochs_trained"), record["experiment"]["epochs"]
