@@ -5,8 +5,8 @@ In the adversarial stage the decoder only learns what the discriminator can see.
 faces' distance from photos (by KID) in the band finer than a 1.5-pixel blur, and a decoder
 left to the discriminator in that band drew speckle. This asks whether the stage's critic can
 see that band at all: the decoder is frozen, its reconstructions of the train split are the
-fakes, and a discriminator (the stage's: `PatchDiscriminator`, hinge loss, DiffAugment, R1 as
-in the shipped recipe) trains on photos against them. Two tasks:
+fakes, and the stage's discriminator (`Adversary.discriminator_step`: hinge loss,
+DiffAugment, R1 every 4 updates as in the shipped recipe) trains on photos against them. Two tasks:
 
 - whole: photo against reconstruction;
 - band: photo against the photo's coarse image (its 1.5-pixel blur) plus the
@@ -30,11 +30,11 @@ import argparse
 import time
 
 import torch
-import torch.nn.functional as F
 
 from kitten_mixer.evaluation import metrics
 from kitten_mixer.mixer import KittenMixer
-from kitten_mixer.training.adversarial import PatchDiscriminator, diff_augment
+from kitten_mixer.model import VAE
+from kitten_mixer.training.adversarial import AdversarialConfig, Adversary, PatchDiscriminator
 from kitten_mixer.training.experiment import training_splits
 
 BAND = 1.5  # sigma (pixels) of the blur that splits coarse image from finer detail
@@ -63,29 +63,22 @@ def scores(critic: PatchDiscriminator, images: torch.Tensor) -> torch.Tensor:
 
 
 def train_critic(photos: torch.Tensor, fakes: torch.Tensor, held_photos: torch.Tensor,
-                 held_fakes: torch.Tensor, args: argparse.Namespace) -> list[tuple[int, float]]:
+                 held_fakes: torch.Tensor, model: VAE, args: argparse.Namespace
+                 ) -> list[tuple[int, float]]:
+    """Train the stage's discriminator (its `Adversary`, with the recipe's settings) on random
+    batches of photos (uint8) and fakes; its validation AUC after each step in CHECKS."""
     torch.manual_seed(args.seed)
-    critic = PatchDiscriminator(args.channels, args.layers, normalised=False)
-    optimizer = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.9))
+    config = AdversarialConfig(channels=args.channels, layers=args.layers, lr=args.lr,
+                               spectral_norm=False, r1=args.r1)
+    adversary = Adversary(config, model)  # the model only names the decoder's last layer
     results = []
     for step in range(1, args.steps + 1):
-        pick = torch.randint(len(photos), (args.batch_size,))
-        real_x = photos[pick].float().div(255)
-        fake_x = fakes[torch.randint(len(fakes), (args.batch_size,))]
-        penalise = args.r1 > 0 and step % 4 == 0
-        real_x.requires_grad_(penalise)
+        real = photos[torch.randint(len(photos), (args.batch_size,))].float().div(255)
+        fake = fakes[torch.randint(len(fakes), (args.batch_size,))]
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            real, _ = critic(diff_augment(real_x))
-            fake, _ = critic(diff_augment(fake_x))
-        loss = F.relu(1 - real.float()).mean() + F.relu(1 + fake.float()).mean()
-        if penalise:  # R1 every 4 steps, 4x as strong (the stage's lazy regularisation)
-            grad = torch.autograd.grad(real.float().mean(dim=(1, 2, 3)).sum(), real_x,
-                                       create_graph=True)[0]
-            loss = loss + args.r1 * 4 / 2 * grad.float().square().flatten(1).sum(1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+            adversary.discriminator_step(real, fake)
         if step in CHECKS or step == args.steps:
+            critic = adversary.discriminator
             results.append((step, auc(scores(critic, held_photos), scores(critic, held_fakes))))
     return results
 
@@ -111,14 +104,13 @@ def main() -> None:
     train, held = splits["train"].images, splits["val"].images.float() / 255
 
     def reconstruct(images: torch.Tensor) -> torch.Tensor:
-        parts = [mixer.decode_tensor(mixer.posterior(batch.float() / 255)[0]).float()
-                 for batch in images.split(512)]
-        return torch.cat(parts).clamp(0, 1)
+        """Faces (uint8, or floats in [0, 1]): their reconstructions, in [0, 1]."""
+        return mixer.decode_tensor(mixer.posterior(images)[0]).float().clamp(0, 1)
 
     start = time.perf_counter()
     with torch.no_grad():
         train_rec = reconstruct(train)
-        held_rec = reconstruct(held * 255)
+        held_rec = reconstruct(held)
     print(f"{len(train)} train faces and {len(held)} validation faces reconstructed in "
           f"{time.perf_counter() - start:.0f} s; critic: channels {args.channels}, layers "
           f"{args.layers}, lr {args.lr}, r1 {args.r1}, batch {args.batch_size}\n")
@@ -135,7 +127,7 @@ def main() -> None:
                                  for x in (train.float() / 255, held))
         start = time.perf_counter()
         fakes, held_fakes = ((x.clamp(0, 1) * 255).round() / 255 for x in (fakes, held_fakes))
-        for step, value in train_critic(train, fakes, held, held_fakes, args):
+        for step, value in train_critic(train, fakes, held, held_fakes, mixer.model, args):
             print(f"| {task} | {step} | {value:.3f} |", flush=True)
         print(f"<!-- {task}: {time.perf_counter() - start:.0f} s -->", flush=True)
 
