@@ -1,7 +1,7 @@
 """Crops like the training faces: how well the shipped model redraws the faces cropped from
 whole-scene photos, next to the test-split faces it was measured on.
 
-For every labelled face (benchmarks/face_boxes*.json) it cuts the crop the app would cut, and
+For every labelled face (labels/face_boxes*.json) it cuts the crop the app would cut, and
 reports the mean reconstruction PSNR (posterior mean, decoded) of:
 
   labelled box         the hand-drawn box, framed by crop_face (upright)
@@ -27,15 +27,15 @@ from face_finder import iou
 
 from kitten_mixer.evaluation.metrics import psnr
 from kitten_mixer.faces import crop_face, find_cat_faces
-from kitten_mixer.faces.cascades import find_with_cascades
+from cascades import find_with_cascades
 from kitten_mixer.images import Photo
 from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.training.experiment import training_splits
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-SETS = {"dev": REPO / "benchmarks" / "face_boxes.json",
-        "test": REPO / "benchmarks" / "face_boxes_test.json"}
+SETS = {"dev": REPO / "labels" / "face_boxes.json",
+        "test": REPO / "labels" / "face_boxes_test.json"}
 
 
 def redrawn_psnr(mixer: KittenMixer, faces: torch.Tensor) -> float:

@@ -22,12 +22,12 @@ from pathlib import Path
 from common import prepare_threads
 
 import kitten_mixer.faces as faces
-from kitten_mixer.faces.cascades import find_with_cascades
+from cascades import find_with_cascades
 from kitten_mixer.webapp.core import load_resources, read_upload
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "photos.zip"
-TEST_BOXES = REPO / "benchmarks" / "face_boxes_test.json"
+TEST_BOXES = REPO / "labels" / "face_boxes_test.json"
 
 
 def main() -> None:

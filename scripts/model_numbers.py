@@ -1,12 +1,12 @@
 """Print the shipped model's numbers as the README and the model card give them.
 
-The numbers come from the records `kitten-mixer evaluate` writes (experiments/*.json): the
+The numbers come from the records `kitten-mixer evaluate` writes (experiments/records/*.json): the
 shipped model's record is the one whose experiment config and data fingerprint match
 src/kitten_mixer/weights/default/config.json, compared with the original's v6. After shipping
 a new model and evaluating it, run this and copy its lines into README.md and
 docs/model-card.md.
 
-    python scripts/model_numbers.py [--records experiments] [--baseline v6]
+    python scripts/model_numbers.py [--records experiments/records] [--baseline v6]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def training_minutes(ours: dict[str, Any], records: list[dict[str, Any]],
     """The shipped model's training minutes as recorded, and how they add up. A model
     fine-tuned from another (`init`, a shipped-form folder such as runs/resize-base) adds the
     time of the run that folder was shipped from, found through its record in `shipped_records`
-    (experiments/shipped/<folder name>.json)."""
+    (experiments/records/shipped/<folder name>.json)."""
     stage = ours["training"]["seconds"] / 60
     init = ours["experiment"].get("init")
     if not init:
@@ -53,7 +53,7 @@ def training_minutes(ours: dict[str, Any], records: list[dict[str, Any]],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=Path, default=Path("experiments"))
+    parser.add_argument("--records", type=Path, default=Path("experiments/records"))
     parser.add_argument("--baseline", default="v6", help="the record to compare with")
     args = parser.parse_args()
     records = read_records(args.records)

@@ -1,11 +1,11 @@
 """Print the adversarial stage's ablation table of docs/experiments.md (section 4, sharp cats).
 
 Its rows come from the records `kitten-mixer evaluate` writes: w48, the model shipped when
-the sharp-cats goals were set, measured with every column (experiments/shipped/w48.json), the
-fine-tunes of w48's decoder (experiments/gan-*.json), and a base model with a
-resize-convolution decoder (experiments/shipped/resize-base.json, as `kitten-mixer ship` made
-it) and its adversarial stages (experiments/resize-gan*.json), and short stages started from
-the shipped model (experiments/shipped-*.json). Each run's sharpness and KID
+the sharp-cats goals were set, measured with every column (experiments/records/shipped/w48.json), the
+fine-tunes of w48's decoder (experiments/records/gan-*.json), and a base model with a
+resize-convolution decoder (experiments/records/shipped/resize-base.json, as `kitten-mixer ship` made
+it) and its adversarial stages (experiments/records/resize-gan*.json), and short stages started from
+the shipped model (experiments/records/shipped-*.json). Each run's sharpness and KID
 are also given as a ratio to w48's, the form the sharp-cats goals take (KID at most a third,
 sharpness at least 0.5 of the photos'); with --runs, the minutes come from the runs' epoch
 times, and each resize stage's whole recipe (base and stage) is added up. A run trained on one
@@ -15,7 +15,7 @@ its minutes, which then count for no recipe.
     python scripts/sharp_numbers.py [--runs runs]
 
 w48's record is what `kitten-mixer evaluate src/kitten_mixer/weights/default --results
-experiments/shipped` wrote while w48 was the default model (default.json, renamed when the
+experiments/records/shipped` wrote while w48 was the default model (default.json, renamed when the
 next model shipped).
 """
 
@@ -36,11 +36,11 @@ from kitten_mixer.training.adversarial import AdversarialConfig
 REFERENCE = "w48"  # the model the sharp-cats goals are measured against, shipped until 4.4
 RECIPE = "gan-decoder"  # the run the others each change one setting of
 # The base model with a resize-convolution decoder, measured as shipped (with the sampler the
-# kittens' KID needs: experiments/shipped/resize-base.json), and the run it was shipped from.
+# kittens' KID needs: experiments/records/shipped/resize-base.json), and the run it was shipped from.
 RESIZE_BASE = "resize-base"
 RESIZE_BASE_RUN = "resize-200ep"
 RESIZE_RECIPE = "resize-gan"  # the recipe's stage on that base
-SHIPPED = "default"  # the shipped model's record (experiments/shipped/default.json)
+SHIPPED = "default"  # the shipped model's record (experiments/records/shipped/default.json)
 
 COLUMNS = [("PSNR", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.3f}"),
            ("sharpness", "sharpness", "{:.3f}"),
@@ -118,7 +118,7 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=Path, default=Path("experiments"))
+    parser.add_argument("--records", type=Path, default=Path("experiments/records"))
     parser.add_argument("--runs", type=Path, help="the run folders, for their epoch times")
     args = parser.parse_args()
     reference = json.loads((args.records / "shipped" / f"{REFERENCE}.json").read_text())

@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "write one JSON record per run and the tables of the report.")
     e.add_argument("runs", nargs="+", help="run folders (or saved-model folders)")
     e.add_argument("--data", required=True, help="the photos the runs were trained on")
-    e.add_argument("--results", default="experiments", help="records folder (experiments/)")
+    e.add_argument("--results", default="experiments/records", help="the records' folder")
     e.add_argument("--report", default="docs/experiments.md", help="markdown to update")
     e.add_argument("--figures", help="write the reconstruction and interpolation grids here")
     e.add_argument("--with-photos", action="store_true",
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per preset (default: 25)")
     w.add_argument("--presets", default=",".join(sorted(PRESETS)), help="comma-separated")
     w.add_argument("--device", default="auto")
-    w.add_argument("--results", default="experiments")
+    w.add_argument("--results", default="experiments/records")
     w.add_argument("--report", default="docs/experiments.md")
     w.add_argument("--figures", default="docs/images")
     w.set_defaults(handler=_sweep)
@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--photos", required=True, help="a zip of whole-scene cat photos")
     f.add_argument("--boxes", required=True,
                    help="JSON of the face boxes of the photos to learn from (keep test photos "
-                   "out of it), as in benchmarks/face_boxes.json")
+                   "out of it), as in labels/face_boxes.json")
     f.add_argument("--seed", type=int, default=0, help="(default: 0)")
     f.add_argument("-o", "--out", required=True, help="the finder's weights, a .safetensors file")
     f.set_defaults(handler=_train_faces)

@@ -1,6 +1,6 @@
 """Experiment records: one JSON per evaluated run, and the markdown tables made from them.
 
-`kitten-mixer evaluate RUN...` writes `experiments/<run>.json` (the run's config, data
+`kitten-mixer evaluate RUN...` writes `experiments/records/<run>.json` (the run's config, data
 fingerprint, training time and hardware, and every metric on the test split) and rewrites the
 part of `docs/experiments.md` between the result markers from all the records, so that the
 tables can always be regenerated from the command line.

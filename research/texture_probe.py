@@ -17,8 +17,8 @@ reconstructions closer to the photos while KID calls them less real, it would pu
 towards sharpening and noise. Everything is on the validation split, which nothing is chosen
 on in the sharp-cats work, against the shipped model unless told otherwise:
 
-    python scripts/texture_probe.py
-    python scripts/texture_probe.py --model runs/my-run
+    python research/texture_probe.py
+    python research/texture_probe.py --model runs/my-run
 
 KID uses the features of `kitten-mixer evaluate` (EfficientNet-Lite0 at 128 px: pip install
 -e ".[eval]"); every image is rounded to 8 bits as a PNG would be.

@@ -12,7 +12,7 @@ DiffAugment, R1 every 4 updates as in the shipped recipe) trains on photos again
 - band: photo against the photo's coarse image (its 1.5-pixel blur) plus the
   reconstruction's finer detail, so that only that band tells them apart;
 - noise: photo against the photo plus Gaussian noise of sd 3% of the range (KID 0.133 on
-  the validation split, `scripts/texture_probe.py`): whether the critic sees speckle.
+  the validation split, `research/texture_probe.py`): whether the critic sees speckle.
 
 Every fake is rounded to 8 bits, as the photos are.
 
@@ -20,8 +20,8 @@ After each number of steps it prints the AUC on the validation split (held out: 
 reconstructions the critic never saw): the chance that a photo scores above a fake, 0.5 for a
 critic that cannot tell, 1.0 for one that always can.
 
-    python scripts/critic_probe.py                       # the recipe's critic, 4,000 steps
-    python scripts/critic_probe.py --channels 128 --layers 4 --steps 8000
+    python research/critic_probe.py                       # the recipe's critic, 4,000 steps
+    python research/critic_probe.py --channels 128 --layers 4 --steps 8000
 """
 
 from __future__ import annotations

