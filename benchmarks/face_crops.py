@@ -23,14 +23,14 @@ import zipfile
 from pathlib import Path
 
 import torch
+from cascades import find_with_cascades
 from face_finder import iou
 
+from kitten_mixer.data import training_splits
 from kitten_mixer.evaluation.metrics import psnr
 from kitten_mixer.faces import crop_face, find_cat_faces
-from cascades import find_with_cascades
 from kitten_mixer.images import Photo
 from kitten_mixer.mixer import KittenMixer
-from kitten_mixer.training.experiment import training_splits
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "photos.zip"
 SETS = {"dev": REPO / "labels" / "face_boxes.json",
         "test": REPO / "labels" / "face_boxes_test.json"}
-# Training learns real faces from every other development photo (faces.training): the others
+# Training learns real faces from every other development photo (kitten_mixer.training.face_finder): the others
 # are reported on their own too, as photos whose faces were not learned from.
 HELD_OUT = "dev, faces not learned"
 POSES = REPO / "labels" / "face_poses.json"

@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from kitten_mixer.data import training_splits
 from kitten_mixer.evaluation import metrics
 from kitten_mixer.evaluation.features import efficientnet_features
 from kitten_mixer.mixer import KittenMixer
-from kitten_mixer.training.experiment import training_splits
 
 BLURS = (0.5, 0.75, 1.0, 1.5)  # Gaussian sigmas in pixels
 UNSHARP = ((1.0, 1.0), (1.0, 2.0))  # (sigma, amount): x + amount * (x - blur(x, sigma))

@@ -31,10 +31,10 @@ import argparse
 import torch
 import torch.nn.functional as F
 
+from kitten_mixer.data import training_splits
 from kitten_mixer.evaluation import metrics
 from kitten_mixer.evaluation.features import efficientnet_features
 from kitten_mixer.mixer import KittenMixer
-from kitten_mixer.training.experiment import training_splits
 
 DEFAULT_MODEL = "src/kitten_mixer/weights/default"
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import copy
 import io
 import json
-import sys
 import math
 import pickle
 import re
+import sys
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -28,10 +28,10 @@ from kitten_mixer.errors import ModelFileError, PhotoError
 from kitten_mixer.faces import Box, crop_face, face_or_centre, find_cat_faces
 from kitten_mixer.faces.box import face_square, square_box
 from kitten_mixer.faces.learned import WEIGHTS, FaceFinder
-from kitten_mixer.faces.synthesis import paste_faces
 from kitten_mixer.images import centre_crop, open_photo
 from kitten_mixer.mixer import NoFaceFound
 from kitten_mixer.storage import read_tensors, write_tensors
+from kitten_mixer.training.face_scenes import paste_faces
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS_ZIP = REPO.parent / "shared" / "data" / "photos.zip"
@@ -312,7 +312,7 @@ def test_finds_the_hand_labelled_faces(photo_set):
 def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
     from conftest import write_photos, zip_folder
 
-    import kitten_mixer.faces.training as training
+    import kitten_mixer.training.face_finder as training
 
     monkeypatch.setattr(training, "PROPOSAL_STEPS", (3, 2))
     monkeypatch.setattr(training, "REFINE_STEPS", (3, 2))

@@ -17,7 +17,7 @@ from kitten_mixer.shipping.genes import (
     name_genes,
     save_genes,
 )
-from kitten_mixer.shipping.ship import ship_model
+from kitten_mixer.ship import ship_model
 from kitten_mixer.storage import ModelFolder, save_model
 
 SPREADS = torch.tensor([3.0, 2.0, 1.0, 0.5, 0.1])

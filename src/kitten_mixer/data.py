@@ -11,12 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from kitten_mixer.errors import DataError, PhotoError
 from kitten_mixer.images import IMAGE_SUFFIXES, open_photo, photo_to_array
+
+# The shares of faces a run validates and tests on, unless its config says otherwise.
+VAL_FRACTION = 0.1
+TEST_FRACTION = 0.1
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,8 @@ class CatFaces:
         return CatFaces(self.images[index], [self.names[i] for i in indices],
                         [self.hashes[i] for i in indices], files=len(indices))
 
-    def split(self, val_fraction: float = 0.1, test_fraction: float = 0.1) -> dict[str, CatFaces]:
+    def split(self, val_fraction: float = VAL_FRACTION,
+              test_fraction: float = TEST_FRACTION) -> dict[str, CatFaces]:
         """Train, validation and test faces, each face placed by its own hash.
 
         The split depends only on a face's pixels: copies of one face land on the same side,
@@ -235,3 +241,12 @@ def _shifted(batch: torch.Tensor, moves: torch.Tensor) -> torch.Tensor:
     cols = (torch.arange(w) - moves[:, 1:]).clamp(0, w - 1)
     return batch[torch.arange(n)[:, None, None, None], torch.arange(channels)[None, :, None, None],
                  rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def training_splits(config: dict[str, Any], data: str | os.PathLike,
+                    size: tuple[int, int]) -> dict[str, CatFaces]:
+    """The train, validation and test faces of `data` that a saved model's config (its
+    experiment's val_fraction and test_fraction) says it was trained on."""
+    experiment = config.get("experiment") or {}
+    return load_faces(data, size).split(experiment.get("val_fraction", VAL_FRACTION),
+                                        experiment.get("test_fraction", TEST_FRACTION))

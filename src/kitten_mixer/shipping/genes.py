@@ -164,17 +164,3 @@ def load_genes(path: str | os.PathLike) -> Genes:
         raise ModelFileError(f"{file}: damaged genes file (its mean, directions, spreads and "
                              "names do not match)")
     return genes
-
-
-def write_model_genes(model: str | os.PathLike, data: str | os.PathLike,
-                      count: int = DEFAULT_GENES) -> Genes:
-    """Find the genes of a saved model from the training split of the photos it was trained
-    on (`data`), and save them in its folder."""
-    from kitten_mixer.mixer import KittenMixer  # the mixer loads genes: import it late
-    from kitten_mixer.training.experiment import training_splits
-
-    mixer = KittenMixer.load(model)
-    train = training_splits(mixer.config, data, mixer.image_size)["train"]
-    genes = find_genes(mixer.decode_tensor, mixer.posterior(train.images)[0], count)
-    save_genes(model, genes)
-    return genes

@@ -29,7 +29,7 @@ from kitten_mixer.faces.networks import (
     ProposalNet,
     RefineNet,
 )
-from kitten_mixer.faces.synthesis import (
+from kitten_mixer.training.face_scenes import (
     FACE_IOU,
     NO_FACE_IOU,
     PART_IOU,
