@@ -1,5 +1,5 @@
 """Print how well a patch discriminator, trained alone, learns to tell photos from a model's
-reconstructions, on the whole image and on its finest band alone (docs/experiments.md, 4.7).
+reconstructions, on the whole image and on its finest band alone (docs/archive/experiments.md, 4.7).
 
 In the adversarial stage the decoder only learns what the discriminator can see. 4.6 found the
 faces' distance from photos (by KID) in the band finer than a 1.5-pixel blur, and a decoder
@@ -31,11 +31,11 @@ import time
 
 import torch
 
+from kitten_mixer.data import training_splits
 from kitten_mixer.evaluation import metrics
 from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.model import VAE
 from kitten_mixer.training.adversarial import AdversarialConfig, Adversary, PatchDiscriminator
-from kitten_mixer.training.experiment import training_splits
 
 BAND = 1.5  # sigma (pixels) of the blur that splits coarse image from finer detail
 CHECKS = (250, 500, 1000, 2000, 4000, 8000, 16000)
@@ -56,7 +56,7 @@ def auc(real: torch.Tensor, fake: torch.Tensor) -> float:
 def scores(critic: PatchDiscriminator, images: torch.Tensor) -> torch.Tensor:
     critic.eval()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        out = torch.cat([critic(batch)[0].float().mean(dim=(1, 2, 3))
+        out = torch.cat([critic(batch).float().mean(dim=(1, 2, 3))
                          for batch in images.split(256)])
     critic.train()
     return out

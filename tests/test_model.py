@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
+import kitten_mixer
 from kitten_mixer import VAE, VAEConfig
-from kitten_mixer.model import Refine, fold_resize_convolutions
+from kitten_mixer.errors import ModelFileError
+from kitten_mixer.model import REVIVE_FROM, Refine, fold_resize_convolutions, load_model
 
 
 def count(model: nn.Module) -> int:
@@ -108,15 +113,12 @@ def test_folded_resize_convolutions_draw_the_same_pixels(size):
     assert fold_resize_convolutions(plain.decoder) is plain.decoder
 
 
-@pytest.mark.parametrize("scale", [1, 2])
-def test_a_trained_vae_grown_by_a_refine_block_draws_the_same_faces_until_it_learns(scale):
+def test_a_trained_vae_grown_by_a_refine_block_draws_the_same_faces_until_it_learns():
     torch.manual_seed(0)
     trained = VAE(32, 32, 8, [3, 8, 16], upsample="resize").eval()
-    grown = VAE.from_config(VAEConfig.from_dict(trained.config.to_dict()
-                                                | {"refine": 6, "refine_scale": scale}))
-    blocks = 3 * scale * scale  # channels of the block's input: RGB logits of s x s pixels
+    grown = VAE.from_config(VAEConfig.from_dict(trained.config.to_dict() | {"refine": 6}))
     assert isinstance(grown.decoder[-1], Refine) \
-        and count(grown) - count(trained) == (blocks * 6 + 6 * 6 + 6 * blocks) * 9 + 6 + 6 + blocks
+        and count(grown) - count(trained) == (3 * 6 + 6 * 6 + 6 * 3) * 9 + 6 + 6 + 3
     grown.grow(trained)
     grown.eval()
     z = torch.randn(4, 8)
@@ -133,47 +135,41 @@ def test_a_trained_vae_grown_by_a_refine_block_draws_the_same_faces_until_it_lea
     with pytest.raises(ValueError, match="less a refine block"):
         grown.grow(VAE(32, 32, 9, [3, 8, 16], upsample="resize"))
     with pytest.raises(ValueError, match="less a refine block"):  # another block
-        grown.grow(VAE(32, 32, 8, [3, 8, 16], upsample="resize", refine=6,
-                       refine_scale=3 - scale))
-    with pytest.raises(ValueError, match="refine and noise not negative"):
+        grown.grow(VAE(32, 32, 8, [3, 8, 16], upsample="resize", refine=4))
+    with pytest.raises(ValueError, match="res_blocks and refine not negative"):
         VAEConfig(refine=-1)
-    with pytest.raises(ValueError, match="refine_scale must be positive and divide"):
-        VAEConfig(image_h=63, refine=6, refine_scale=2)
 
 
-@pytest.mark.parametrize("scale", [1, 2])
-def test_the_refine_blocks_noise_is_fresh_in_training_and_one_fixed_draw_when_drawing(
-        scale, tmp_path):
-    torch.manual_seed(0)
-    trained = VAE(32, 32, 8, [3, 8, 16], upsample="resize").eval()
-    grown = VAE(32, 32, 8, [3, 8, 16], upsample="resize", refine=6, refine_scale=scale, noise=2)
-    block = grown.decoder[-1]
-    assert block.fixed_noise.shape == (1, 2, 32 // scale, 32 // scale)
-    assert block.body[0].in_channels == 3 * scale * scale + 2
-    grown.grow(trained)  # a block with noise grows a decoder that had none, as any block does
-    z = torch.randn(4, 8)
-    with torch.no_grad():
-        assert torch.equal(grown.eval().decode(z), trained.decode(z))
-        nn.init.normal_(block.body[-1].weight, std=0.1)
-        grown.train()
-        first, second = grown.decode(z), grown.decode(z)
-        assert not torch.allclose(first, second)  # a fresh draw each time in training
-        grown.eval()
-        drawn = grown.decode(z)
-        assert not torch.allclose(drawn, first) and not torch.allclose(drawn, trained.decode(z))
-        assert torch.equal(grown.decode(z), drawn)  # when drawing: always the same cat
-        assert torch.allclose(grown.decode(z[2:3]), drawn[2:3], atol=1e-6)  # alone or in a batch
-        folded = fold_resize_convolutions(grown.decoder)
-        assert torch.allclose(folded(z), grown.decode_logits(z), atol=1e-5)
-    grown.save(tmp_path / "noisy")  # the fixed draw travels with the weights
-    loaded = VAE.load(tmp_path / "noisy")
-    assert torch.equal(loaded.decoder[-1].fixed_noise, block.fixed_noise)
-    with torch.no_grad():
-        assert torch.equal(loaded.decode(z), drawn)
-    with pytest.raises(ValueError, match="noise is read by the refine block"):
-        VAEConfig(noise=2)
-    with pytest.raises(ValueError, match="refine and noise not negative"):
-        VAEConfig(refine=6, noise=-1)
+def test_a_saved_model_with_a_removed_option_loads_at_its_old_default_and_not_otherwise(
+        tmp_path):
+    """Saved models of older versions list `refine_scale` and `noise` in their architecture
+    (docs/removed-options.md): at the values that meant "off" they are dropped, at any other
+    value the model cannot be built, and the error names the option and where it lives on."""
+    model = VAE(32, 32, 8, [3, 8, 16], upsample="resize", refine=6)
+    model.save(tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    config = json.loads(config_file.read_text())
+    for old in ({"refine_scale": 1, "noise": 0}, {"refine_scale": 1}, {"noise": False}):
+        config["architecture"] = model.config.to_dict() | old
+        config_file.write_text(json.dumps(config))
+        loaded, _ = load_model(tmp_path / "old", "cpu")
+        assert loaded.config == model.config
+    for name, value in (("noise", 4), ("refine_scale", 2)):
+        config["architecture"] = model.config.to_dict() | {name: value}
+        config_file.write_text(json.dumps(config))
+        with pytest.raises(ModelFileError) as error:
+            load_model(tmp_path / "old", "cpu")
+        assert f"model option {name!r} = {value} was removed; it lives on in commit " \
+            f"{REVIVE_FROM}" in str(error.value) and "\n" not in str(error.value)
+    assert REVIVE_FROM == "9f1c572"
+
+
+def test_the_shipped_model_still_loads():
+    """Its config.json was written when the VAE still had `refine_scale` (at 1)."""
+    folder = Path(kitten_mixer.__file__).parent / "weights" / "default"
+    assert json.loads((folder / "config.json").read_text())["architecture"]["refine_scale"] == 1
+    model, _ = load_model(folder, "cpu")
+    assert model.config.refine == 16 and model.config.upsample == "resize"
 
 
 def test_init_weights_is_kaiming_with_zero_bias():

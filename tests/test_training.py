@@ -30,7 +30,8 @@ from kitten_mixer import (
     validation_loss,
 )
 from kitten_mixer.errors import TrainingError
-from kitten_mixer.storage import RunFolder, load_checkpoint
+from kitten_mixer.storage import RunFolder, load_checkpoint, save_checkpoint
+from kitten_mixer.training.adversarial import AdversarialConfig
 from kitten_mixer.training.experiment import stored_config
 
 
@@ -260,3 +261,24 @@ def test_a_shift_must_be_smaller_than_the_faces():
     with pytest.raises(ValueError, match="less than the faces' size"):
         ExperimentConfig(model=VAEConfig(**TINY), shift=16)
     assert ExperimentConfig(model=VAEConfig(**TINY), shift=15).shift == 15
+
+
+def test_a_run_of_an_older_version_resumes_unless_it_used_a_removed_option(tmp_path):
+    """A run's checkpoint holds its whole config, with every option of its version: options
+    since removed (docs/removed-options.md) are dropped at the value that meant "off"; a run
+    that set one can only resume in the version that had it, and says which."""
+    config = ExperimentConfig(model=VAEConfig(**TINY), init="runs/base",
+                              adversarial=AdversarialConfig(channels=8, r1=0.01))
+    stored = config.to_dict()
+    stored["model"] |= {"refine_scale": 1, "noise": 0}
+    stored["adversarial"] |= {"r1_interval": 4, "critic_steps": 1, "ramp": 0,
+                              "max_weight": 10000.0, "fixed_weight": None,
+                              "feature_matching": 0.0, "detail": 0.0}
+    folder = RunFolder(tmp_path / "old")
+    save_checkpoint(folder.checkpoint(1), {"epoch": 1, "config": stored})
+    assert stored_config(folder.path) == config
+    stored["adversarial"]["detail"] = 1.0
+    save_checkpoint(folder.checkpoint(2), {"epoch": 2, "config": stored})
+    with pytest.raises(TrainingError, match="epoch-0002.safetensors: adversarial option "
+                                            "'detail' = 1.0 was removed; it lives on in commit"):
+        stored_config(folder.path)

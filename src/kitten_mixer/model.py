@@ -26,6 +26,20 @@ HEADS = ("transpose", "conv")
 UPSAMPLES = ("transpose", "resize")
 # Keeps exp(log_var) finite in bf16 and fp16 without touching any sane posterior.
 LOG_VAR_RANGE = (-30.0, 20.0)
+# The last commit with every option since removed (docs/removed-options.md): old configs and
+# saved models hold those options at the value that meant "off", which is dropped on reading.
+REVIVE_FROM = "9f1c572"
+REMOVED_OPTIONS = {"refine_scale": 1, "noise": 0}  # the VAE's, each at that value
+
+
+def drop_removed(settings: dict, removed: dict, kind: str) -> dict:
+    """`settings` less the `removed` options (name: the value that meant "off") that hold that
+    value; a removed option set to anything else is a ValueError naming it."""
+    for name, off in removed.items():
+        if name in settings and settings[name] != off:
+            raise ValueError(f"{kind} option {name!r} = {settings[name]!r} was removed; it "
+                             f"lives on in commit {REVIVE_FROM}")
+    return {k: v for k, v in settings.items() if k not in removed}
 
 
 def activation_name(activation: str | nn.Module) -> str:
@@ -72,11 +86,6 @@ class VAEConfig:
     #     upsampled features, so no nonlinearity works at full size: edges and fur have to be
     #     drawn at half size. The block starts as the identity, so a trained decoder grown by it
     #     draws the same faces until it learns (see `grow`).
-    refine_scale: int = 1  # 1: the refine block works on every pixel; s: on s x s blocks of
-    #     pixels, s*s times the channels at 1/s^2 of the positions (see `Refine`)
-    noise: int = 0  # channels of Gaussian noise the refine block reads beside the logits, so
-    #     that it can draw detail the code does not pin down (fur), as StyleGAN's noise inputs
-    #     do: a fresh draw for each face in training, one fixed draw when drawing (see `Refine`)
 
     def __post_init__(self) -> None:
         self.hidden_channels = list(self.hidden_channels)
@@ -89,21 +98,22 @@ class VAEConfig:
             raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
         if self.upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {UPSAMPLES}, not {self.upsample!r}")
-        if self.latent_dims < 1 or self.res_blocks < 0 or self.refine < 0 or self.noise < 0:
-            raise ValueError("latent_dims must be positive, res_blocks, refine and noise not "
-                             "negative")
-        if self.noise and not self.refine:
-            raise ValueError("noise is read by the refine block: set refine too")
-        if self.refine_scale < 1 or self.image_h % self.refine_scale \
-                or self.image_w % self.refine_scale:
-            raise ValueError(f"refine_scale must be positive and divide the image's size "
-                             f"({self.image_h}x{self.image_w}), not {self.refine_scale}")
+        if self.latent_dims < 1 or self.res_blocks < 0 or self.refine < 0:
+            raise ValueError("latent_dims must be positive, res_blocks and refine not negative")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def grows_from(self, trained: VAEConfig) -> bool:
+        """Whether this architecture can start from weights trained in `trained`: the same
+        one, or the same less the refine block (`VAE.grow`)."""
+        return self == trained or (not trained.refine and replace(self, refine=0) == trained)
+
     @classmethod
     def from_dict(cls, data: dict) -> VAEConfig:
+        """A config from a dict, such as a saved model's architecture; removed options at
+        their old "off" value are dropped, at any other value refused (ValueError)."""
+        data = drop_removed(data, REMOVED_OPTIONS, "model")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -139,44 +149,21 @@ class ResBlock(nn.Module):
 
 
 class Refine(nn.Module):
-    """x + conv(act(conv(act(conv(x))))) on the image's logits, `width` channels inside: three
-    nonlinear 3x3 layers that can sharpen edges and draw texture where the upsampling stages
-    before it could only interpolate. At `scale` 1 they work at full size (a 7x7 view); at
-    scale s on s x s blocks of pixels (space to depth: s*s times the channels at 1/s^2 of the
-    positions), which costs far less at the same width and sees s times as far.
+    """x + conv(act(conv(act(conv(x))))) on the image's logits at full size, `width` channels
+    inside: three nonlinear 3x3 layers (a 7x7 view) that can sharpen edges and draw texture
+    where the upsampling stages before it could only interpolate."""
 
-    With `noise` channels, the first layer also reads that many maps of Gaussian noise at the
-    block's size: detail that the code does not pin down can come from them instead of being
-    averaged away. In training every face gets a fresh draw; in eval mode every face gets the
-    same fixed draw (`fixed_noise`, saved with the weights), so that a cat is always drawn the
-    same and the frames of a morph share their grain instead of flickering."""
-
-    def __init__(self, channels: int, width: int, activation: str, scale: int = 1,
-                 noise: int = 0, size: tuple[int, int] = (64, 64)):
+    def __init__(self, channels: int, width: int, activation: str):
         super().__init__()
         act = ACTIVATIONS[activation]
-        blocks = channels * scale * scale
-        self.unshuffle = nn.PixelUnshuffle(scale) if scale > 1 else nn.Identity()
         self.body = nn.Sequential(
-            nn.Conv2d(blocks + noise, width, 3, padding=1), act(),
+            nn.Conv2d(channels, width, 3, padding=1), act(),
             nn.Conv2d(width, width, 3, padding=1), act(),
-            nn.Conv2d(width, blocks, 3, padding=1),
+            nn.Conv2d(width, channels, 3, padding=1),
         )
-        self.shuffle = nn.PixelShuffle(scale) if scale > 1 else nn.Identity()
-        self.noise = noise
-        if noise:
-            generator = torch.Generator().manual_seed(0)
-            self.register_buffer("fixed_noise", torch.randn(
-                1, noise, size[0] // scale, size[1] // scale, generator=generator))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        blocks = self.unshuffle(x)
-        if self.noise:
-            n, _, h, w = blocks.shape
-            noise = torch.randn(n, self.noise, h, w, device=blocks.device, dtype=blocks.dtype) \
-                if self.training else self.fixed_noise.to(blocks.dtype).expand(n, -1, -1, -1)
-            blocks = torch.cat([blocks, noise], 1)
-        return x + self.shuffle(self.body(blocks))
+        return x + self.body(x)
 
 
 class VAE(nn.Module):
@@ -191,13 +178,12 @@ class VAE(nn.Module):
                  hidden_channels: list[int] | None = None, kernel_size: int = 4, stride: int = 2,
                  padding: int = 1, activation: str | nn.Module = "leaky_relu", *,
                  norm: str = "none", res_blocks: int = 0, head: str = "transpose",
-                 upsample: str = "transpose", refine: int = 0, refine_scale: int = 1,
-                 noise: int = 0):
+                 upsample: str = "transpose", refine: int = 0):
         super().__init__()
         self.config = VAEConfig(image_h, image_w, latent_dims,
                                 hidden_channels or [3, 32, 64, 128, 256], kernel_size, stride,
                                 padding, activation_name(activation), norm, res_blocks, head,
-                                upsample, refine, refine_scale, noise)
+                                upsample, refine)
         c = self.config
         act = ACTIVATIONS[c.activation]
         channels = c.hidden_channels
@@ -244,8 +230,7 @@ class VAE(nn.Module):
             elif c.head == "conv":
                 decoder += [act(), nn.Conv2d(c_out, channels[0], 3, padding=1)]
         if c.refine:
-            decoder.append(Refine(channels[0], c.refine, c.activation, c.refine_scale, c.noise,
-                                  (c.image_h, c.image_w)))
+            decoder.append(Refine(channels[0], c.refine, c.activation))
         # The network ends in logits: the sigmoid is applied in `decode`, never after another
         # activation (the original's LeakyReLU before the sigmoid starved dark pixels).
         self.decoder = nn.Sequential(*decoder)
@@ -305,18 +290,13 @@ class VAE(nn.Module):
         c = config
         return cls(c.image_h, c.image_w, c.latent_dims, c.hidden_channels, c.kernel_size,
                    c.stride, c.padding, c.activation, norm=c.norm, res_blocks=c.res_blocks,
-                   head=c.head, upsample=c.upsample, refine=c.refine,
-                   refine_scale=c.refine_scale, noise=c.noise)
+                   head=c.head, upsample=c.upsample, refine=c.refine)
 
     def grow(self, trained: VAE) -> None:
         """Take a trained VAE's weights into this one, which may add a refine block to its
         architecture: the block starts as the identity, so this VAE draws what `trained`
         draws, and fine-tuning goes on from there."""
-        def bare(config: VAEConfig) -> VAEConfig:
-            return replace(config, refine=0, refine_scale=1, noise=0)
-
-        if bare(self.config) != bare(trained.config) \
-                or (trained.config.refine and trained.config != self.config):
+        if not self.config.grows_from(trained.config):
             raise ValueError("growing takes a VAE of the same architecture, less a refine block")
         own, state = self.state_dict(), trained.state_dict()
         if not trained.config.refine and self.config.refine:  # the block keeps its own start

@@ -10,6 +10,9 @@ the same random translation, colour change and cutout (DiffAugment), so that 7,0
 memorised. Optionally the decoder also has to make decoded mixes (points on the arc between two
 training codes) look real. The discriminator, its optimizer and its step count are part of the
 run's checkpoint: a resumed run continues bit for bit.
+
+The stage has options only for what it uses; those that were measured and did not help are in
+docs/removed-options.md, with their numbers and the commit to revive them from.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +29,21 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from kitten_mixer.evaluation.metrics import gaussian_blur
 from kitten_mixer.images import enlarge, image_grid, tensor_to_images
-from kitten_mixer.loss import BetaLoss
-from kitten_mixer.model import VAE
+from kitten_mixer.model import VAE, drop_removed
 from kitten_mixer.morph import latent_path
 from kitten_mixer.storage import atomic_write
 from kitten_mixer.training import distributed
+
+# The R1 penalty every this many discriminator updates, this many times as large (StyleGAN2's
+# lazy regularisation: the double backward costs less).
+R1_INTERVAL = 4
+# The ceiling of the adaptive weight's gradient ratio, before the factor (as VQGAN clamps it).
+MAX_WEIGHT = 1e4
+# Options the stage once had, each at the value that meant "off" (docs/removed-options.md).
+REMOVED_OPTIONS = {"r1_interval": R1_INTERVAL, "critic_steps": 1, "ramp": 0,
+                   "max_weight": MAX_WEIGHT, "fixed_weight": None, "feature_matching": 0.0,
+                   "detail": 0.0}
 
 
 @dataclass
@@ -48,30 +59,12 @@ class AdversarialConfig:
     r1: float = 0.0  # gamma of the R1 penalty, gamma/2 ||grad D(photo)||^2, the other way
     #                  to keep the discriminator smooth (StyleGAN2), with or without
     #                  spectral norm. D(photo) is the mean of the photo's patch logits.
-    r1_interval: int = 4  # the penalty every this many updates, times as much (StyleGAN2's
-    #                       lazy regularisation: the double backward costs less)
+    #                  Lazily: every R1_INTERVAL-th update, R1_INTERVAL times as large.
     head_start: int = 0  # discriminator steps before the decoder hears it: one at chance
     #                      gives the decoder nothing but noise to follow
-    critic_steps: int = 1  # the discriminator's updates in each of its steps (one step a
-    #                        batch), each on the batch's photos and fakes under a fresh
-    #                        augmentation (WGAN's n_critic): a critic that learns faster than
-    #                        the decoder can change what it draws
     factor: float = 0.5  # times the adaptive weight
-    ramp: int = 0  # decoder updates over which the weight climbs linearly from nothing to
-    #                full after the head start (0: full from the first): a young critic's
-    #                gradients are small, so the adaptive weight starts huge and its first
-    #                updates can wreck the decoder
-    max_weight: float = 1e4  # the ceiling of the gradient ratio, before `factor` (as VQGAN
-    #                          clamps it): the weight is at most factor * max_weight
-    fixed_weight: float | None = None  # a constant weight instead of the adaptive one
     augment: bool = True  # DiffAugment: translation, colour and cutout, real and fake alike
     mixes: float = 0.0  # fakes that are decoded arc mixes, as a share of the batch (0 to 1)
-    feature_matching: float = 0.0  # weight of matching the discriminator's features of the
-    #                                photo and its reconstruction (relative to the GAN term)
-    detail: float = 0.0  # sigma in pixels: the decoder's reconstruction term compares photo
-    #                      and face both blurred by a Gaussian this wide, which leaves the
-    #                      detail finer than that to the discriminator alone (0: the full
-    #                      images, whose exact-pixel loss pulls unknowable detail to its blur)
     decoder_only: bool = True  # freeze the encoder: the gallery codes and sampler stay valid
     ema: float = 0.0  # decay of a moving average of the decoder's weights, which is what the
     #                   run validates and saves (0: none). Adversarial training never settles:
@@ -79,26 +72,31 @@ class AdversarialConfig:
 
     def __post_init__(self) -> None:
         if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0 \
-                or self.head_start < 0 or self.ramp < 0 or self.r1 < 0 or self.r1_interval < 1 \
-                or self.detail < 0 or self.critic_steps < 1:
-            raise ValueError("adversarial: start_epoch, channels, layers and critic_steps must "
-                             "be at least 1, lr positive, head_start, ramp and r1 at least 0, "
-                             "detail at least 0, r1_interval at least 1")
+                or self.head_start < 0 or self.r1 < 0:
+            raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
+                             "lr positive, head_start and r1 at least 0")
         if not 0 <= self.ema < 1:
             raise ValueError("adversarial: ema must be at least 0 and below 1")
-        if not 0 <= self.mixes <= 1 or self.factor < 0 or self.feature_matching < 0 \
-                or (self.fixed_weight is not None and self.fixed_weight < 0):
-            raise ValueError("adversarial: mixes must be from 0 to 1, factor, feature_matching "
-                             "and fixed_weight at least 0")
+        if not 0 <= self.mixes <= 1 or self.factor < 0:
+            raise ValueError("adversarial: mixes must be from 0 to 1, factor at least 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AdversarialConfig:
+        """A config from a dict, such as a run's stored config; removed options at their old
+        "off" value are dropped, at any other value refused (ValueError)."""
+        data = drop_removed(data, REMOVED_OPTIONS, "adversarial")
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown adversarial settings: {sorted(unknown)}")
+        return cls(**data)
+
 
 class PatchDiscriminator(nn.Module):
     """PatchGAN: strided 4x4 convolutions (with spectral norm unless told otherwise) and
-    LeakyReLU(0.2), then one logit per patch. `forward` gives the logits and the features of
-    every layer."""
+    LeakyReLU(0.2), then one logit per patch."""
 
     def __init__(self, channels: int = 32, layers: int = 3, normalised: bool = True):
         super().__init__()
@@ -112,13 +110,11 @@ class PatchDiscriminator(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.head = norm(nn.Conv2d(c_in, 1, 3, 1, 1))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        features = []
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x * 2 - 1
         for block in self.blocks:
             h = block(h)
-            features.append(h)
-        return self.head(h), features
+        return self.head(h)
 
 
 def diff_augment(x: torch.Tensor) -> torch.Tensor:
@@ -211,22 +207,8 @@ class Adversary(nn.Module):
         # This epoch's sums of the weight and the discriminator's loss, and its steps.
         self.register_buffer("tally", torch.zeros(3, dtype=torch.float64))
 
-    def _look(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def _look(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminator(diff_augment(x) if self.config.augment else x)
-
-    def decoder_terms(self, loss: BetaLoss, terms: tuple[torch.Tensor, ...], x: torch.Tensor,
-                      x_hat: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor
-                      ) -> tuple[torch.Tensor, ...]:
-        """The loss the decoder learns from, (total, reconstruction, KL): `terms` (the run's
-        loss of this batch), or with `detail`, the same loss of the photos and faces blurred
-        by that many pixels. Fur that the code does not pin down can only be guessed, and an
-        exact-pixel loss punishes every guess but the average of all of them, which is a blur;
-        blurred, the loss still holds the face's shape and colours to the photo and leaves its
-        finest detail to the discriminator."""
-        if not self.config.detail:
-            return terms
-        return loss.terms(gaussian_blur(x.float(), self.config.detail),
-                          gaussian_blur(x_hat.float(), self.config.detail), mean, log_var)
 
     def fakes(self, x_hat: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
         """The reconstructions, with some replaced by decoded mixes when the config asks."""
@@ -241,57 +223,36 @@ class Adversary(nn.Module):
         decoded = self.model[0].decode(mixed.to(x_hat.device, x_hat.dtype))
         return torch.cat([decoded, x_hat[count:]])
 
-    def generator_term(self, x: torch.Tensor, x_hat: torch.Tensor, mean: torch.Tensor,
+    def generator_term(self, x_hat: torch.Tensor, mean: torch.Tensor,
                        reconstruction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's adversarial term, already weighted, and the fakes it was computed on
-        (for the discriminator's step that follows)."""
+        """The decoder's adversarial term, already weighted so that its gradient at the
+        decoder's last layer is `factor` times the reconstruction's (VQGAN's adaptive weight),
+        and the fakes it was computed on (for the discriminator's step that follows)."""
         fakes = self.fakes(x_hat, mean)
         if self.steps < self.config.head_start:  # the discriminator learns alone for now
             return x_hat.new_zeros(()), fakes.detach()
-        logits, features = self._look(fakes)
-        gan = -logits.float().mean()
-        if self.config.feature_matching:
-            _, real_features = self._look(x)
-            gan = gan + self.config.feature_matching * sum(
-                F.l1_loss(f.float(), r.detach().float())
-                for f, r in zip(features, real_features))
-        if self.config.fixed_weight is not None:
-            weight = torch.tensor(self.config.fixed_weight, device=x.device)
-        else:
-            rec_grad = torch.autograd.grad(reconstruction, self.last_layer, retain_graph=True)[0]
-            gan_grad = torch.autograd.grad(gan, self.last_layer, retain_graph=True)[0]
-            weight = self.config.factor * (rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(
-                max=self.config.max_weight).detach()
-        if self.config.ramp:  # the n-th update that hears the critic gets n/ramp of it
-            weight = weight * (self.heard().to(weight.dtype) / self.config.ramp).clamp(max=1)
+        gan = -self._look(fakes).float().mean()
+        rec_grad = torch.autograd.grad(reconstruction, self.last_layer, retain_graph=True)[0]
+        gan_grad = torch.autograd.grad(gan, self.last_layer, retain_graph=True)[0]
+        weight = self.config.factor * (rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(
+            max=MAX_WEIGHT).detach()
         self.tally[0] += weight.double()
         return weight * gan, fakes.detach()
 
     def discriminator_step(self, x: torch.Tensor, fakes: torch.Tensor) -> torch.Tensor:
-        """One step of the discriminator on photos and fakes: `critic_steps` hinge-loss updates
-        (plus the R1 penalty, if asked, on every r1_interval-th update); their mean hinge loss."""
+        """One hinge-loss update of the discriminator on photos and fakes (plus the R1
+        penalty, if asked, on every R1_INTERVAL-th); its hinge loss, without the penalty."""
         self.discriminator.train()
-        hinges = []
-        for i in range(self.config.critic_steps):
-            update = int(self.steps) * self.config.critic_steps + i
-            hinges.append(self._update(x, fakes, penalise=self.config.r1 > 0
-                                       and update % self.config.r1_interval == 0))
-        hinge = torch.stack(hinges).mean()
-        self.steps += 1
-        self.tally[1:] += torch.stack([hinge.double(), torch.ones_like(self.tally[0])])
-        return hinge
-
-    def _update(self, x: torch.Tensor, fakes: torch.Tensor, penalise: bool) -> torch.Tensor:
-        """One update of the discriminator; its hinge loss (without the penalty)."""
+        penalise = self.config.r1 > 0 and int(self.steps) % R1_INTERVAL == 0
         photos = x.detach().requires_grad_(penalise)
-        real, _ = self._look(photos)
-        fake, _ = self._look(fakes)
+        real = self._look(photos)
+        fake = self._look(fakes)
         loss = F.relu(1 - real.float()).mean() + F.relu(1 + fake.float()).mean()
         hinge = loss.detach()
         if penalise:
             score = real.float().mean(dim=(1, 2, 3)).sum()
             grad = torch.autograd.grad(score, photos, create_graph=True)[0]
-            gamma = self.config.r1 * self.config.r1_interval
+            gamma = self.config.r1 * R1_INTERVAL
             loss = loss + gamma / 2 * grad.float().square().flatten(1).sum(1).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -300,6 +261,8 @@ class Adversary(nn.Module):
                 torch.distributed.all_reduce(param.grad)
                 param.grad /= distributed.world_size()
         self.optimizer.step()
+        self.steps += 1
+        self.tally[1:] += torch.stack([hinge.double(), torch.ones_like(self.tally[0])])
         return hinge
 
     def heard(self) -> torch.Tensor:

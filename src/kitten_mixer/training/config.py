@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from kitten_mixer.data import TEST_FRACTION, VAL_FRACTION
 from kitten_mixer.errors import TrainingError
 from kitten_mixer.loss import LossConfig
 from kitten_mixer.model import VAEConfig
@@ -34,8 +35,8 @@ class ExperimentConfig:
     flip: bool = False  # mirror half the training faces, a fresh half every epoch
     shift: int = 0  # move each training face up to this many pixels, afresh every epoch
     seed: int = 0
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
+    val_fraction: float = VAL_FRACTION
+    test_fraction: float = TEST_FRACTION
     precision: str = "auto"
     compile: bool = False
     grad_clip: float | None = None  # largest gradient norm of a step; None: no clipping
@@ -54,7 +55,7 @@ class ExperimentConfig:
             raise ValueError(f"shift must be at least 0 pixels and less than the faces' size, "
                              f"not {self.shift}")
         if isinstance(self.adversarial, dict):
-            self.adversarial = AdversarialConfig(**self.adversarial)
+            self.adversarial = AdversarialConfig.from_dict(self.adversarial)
         if self.adversarial is not None and self.adversarial.decoder_only and not self.init:
             raise ValueError("adversarial.decoder_only fine-tunes a trained decoder: give init "
                              "(a saved model), or set decoder_only to false")
@@ -65,7 +66,9 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: ExperimentConfig | None = None
                   ) -> ExperimentConfig:
-        """A config from a dict; keys it lacks keep the values of `base` (or the defaults)."""
+        """A config from a dict; keys it lacks keep the values of `base` (or the defaults).
+        Options since removed (docs/removed-options.md) are dropped at their old "off" value
+        and refused at any other (ValueError)."""
         base = base or cls()
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
@@ -78,7 +81,7 @@ class ExperimentConfig:
             data["loss"] = LossConfig(**{**base.loss.to_dict(), **data["loss"]})
         if data.get("adversarial") is not None:
             start = base.adversarial.to_dict() if base.adversarial else {}
-            data["adversarial"] = AdversarialConfig(**{**start, **data["adversarial"]})
+            data["adversarial"] = AdversarialConfig.from_dict({**start, **data["adversarial"]})
         return replace(base, **data)
 
     @classmethod

@@ -6,11 +6,10 @@ import logging
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from kitten_mixer.data import CatFaces, FaceLoader, load_faces
+from kitten_mixer.data import FaceLoader, load_faces
 from kitten_mixer.device import DEFAULT_DEVICE
 from kitten_mixer.errors import DataError, ModelFileError, TrainingError
 from kitten_mixer.loss import BetaLoss
@@ -24,15 +23,6 @@ from kitten_mixer.training.loop import Run, fit
 log = logging.getLogger(__name__)
 
 
-def training_splits(config: dict[str, Any], data: str | os.PathLike,
-                    size: tuple[int, int]) -> dict[str, CatFaces]:
-    """The train, validation and test faces a saved model's config says it was trained on."""
-    experiment = config.get("experiment", {})
-    defaults = ExperimentConfig()
-    return load_faces(data, size).split(experiment.get("val_fraction", defaults.val_fraction),
-                                        experiment.get("test_fraction", defaults.test_fraction))
-
-
 def stored_config(out: str | os.PathLike) -> ExperimentConfig | None:
     """The config of the run in `out`, from its newest readable checkpoint; None if none."""
     for _, path in RunFolder(out).checkpoints():
@@ -40,7 +30,10 @@ def stored_config(out: str | os.PathLike) -> ExperimentConfig | None:
             config = load_checkpoint(path)["config"]
         except ModelFileError:
             continue
-        return ExperimentConfig.from_dict(config) if config else None
+        try:
+            return ExperimentConfig.from_dict(config) if config else None
+        except (TypeError, ValueError) as e:  # such as a removed option, set
+            raise TrainingError(f"{path}: {e}") from None
     return None
 
 

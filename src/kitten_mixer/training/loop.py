@@ -191,10 +191,9 @@ def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where
             if training:
                 objective = terms[0]
                 if adversary is not None:
-                    learnt = adversary.decoder_terms(loss, terms, x, x_hat, mean, log_var)
                     with autocast:
-                        fooling, fakes = adversary.generator_term(x, x_hat, mean, learnt[1])
-                    objective = learnt[0] + fooling
+                        fooling, fakes = adversary.generator_term(x_hat, mean, terms[1])
+                    objective = objective + fooling
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()
                 if grad_clip:
