@@ -1,5 +1,5 @@
 """Print what a KID means: the KID to the test photos of the photos themselves, blurred, shrunk,
-noised or sharpened, beside that of models' reconstructions (docs/experiments.md, section 4.5).
+noised or sharpened, beside that of models' reconstructions (docs/archive/experiments.md, 4.5).
 
 The sharp-cats goals ask for a KID at most a third of w48's. This puts such numbers on a scale
 a person can picture ("as real as the photos blurred by a 0.75-pixel Gaussian"), and shows

@@ -1,5 +1,5 @@
 """Print whether a texture statistic made without a learned network could teach the decoder fur
-(docs/experiments.md, section 4.7): beside each kind of image's KID, the per-image distance
+(docs/archive/experiments.md, section 4.7): beside each kind of image's KID, the per-image distance
 from its photo that such a loss would make the decoder minimise.
 
 A pixel loss wants the exact fur, which the code does not pin down, so it gets the average: a

@@ -1,11 +1,12 @@
-"""Print the adversarial stage's ablation table of docs/experiments.md (section 4, sharp cats).
+"""Print the adversarial stage's ablation tables (docs/archive/experiments.md, section 4).
 
 Its rows come from the records `kitten-mixer evaluate` writes: w48, the model shipped when
-the sharp-cats goals were set, measured with every column (experiments/records/shipped/w48.json), the
-fine-tunes of w48's decoder (experiments/records/gan-*.json), and a base model with a
-resize-convolution decoder (experiments/records/shipped/resize-base.json, as `kitten-mixer ship` made
-it) and its adversarial stages (experiments/records/resize-gan*.json), and short stages started from
-the shipped model (experiments/records/shipped-*.json). Each run's sharpness and KID
+the sharp-cats goals were set, measured with every column
+(experiments/records/shipped/w48.json), the fine-tunes of w48's decoder
+(experiments/records/gan-*.json), and a base model with a resize-convolution decoder
+(experiments/records/shipped/resize-base.json, as `kitten-mixer ship` made it) and its
+adversarial stages (experiments/records/resize-gan*.json), and short stages started from the
+shipped model (experiments/records/shipped-*.json). Each run's sharpness and KID
 are also given as a ratio to w48's, the form the sharp-cats goals take (KID at most a third,
 sharpness at least 0.5 of the photos'); with --runs, the minutes come from the runs' epoch
 times, and each resize stage's whole recipe (base and stage) is added up. A run trained on one
@@ -29,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from kitten_mixer.evaluation.records import read_records
+from kitten_mixer.model import REMOVED_OPTIONS as REMOVED_MODEL_OPTIONS
 from kitten_mixer.model import VAEConfig
 from kitten_mixer.storage import read_history
-from kitten_mixer.training.adversarial import AdversarialConfig
+from kitten_mixer.training.adversarial import REMOVED_OPTIONS, AdversarialConfig
 
 REFERENCE = "w48"  # the model the sharp-cats goals are measured against, shipped until 4.4
 RECIPE = "gan-decoder"  # the run the others each change one setting of
@@ -84,16 +86,18 @@ def table(records: list[dict[str, Any]], base: dict[str, Any], recipe_name: str,
     print("|---|---|" + "---|" * len(COLUMNS) + "---|")
     print(f"| {REFERENCE} | - | " + " | ".join(cell(base.get(k), f, None) for _, k, f in COLUMNS)
           + " | - |")
-    # The recipe's settings; those its record predates are at their defaults.
+    # The recipe's settings; those its record predates are at their defaults, and options
+    # since removed (docs/removed-options.md) at their old defaults.
     experiment = next((r["experiment"] for r in records if r["name"] == recipe_name), {})
-    recipe = AdversarialConfig().to_dict() | experiment.get("adversarial", {})
-    architecture = VAEConfig().to_dict() | experiment.get("model", {})
+    recipe = AdversarialConfig().to_dict() | REMOVED_OPTIONS | experiment.get("adversarial", {})
+    architecture = VAEConfig().to_dict() | REMOVED_MODEL_OPTIONS | experiment.get("model", {})
     ratio = {"sharpness", "mix_sharpness_slerp", "kitten_sharpness", "kid_reconstructions",
              "kid_mixes_slerp", "kid_mixes", "kid_kittens"}
     spent = {}
     for record in records:
         settings = record["experiment"].get("adversarial")
-        model = VAEConfig().to_dict() | record["experiment"].get("model", {})
+        model = VAEConfig().to_dict() | REMOVED_MODEL_OPTIONS \
+            | record["experiment"].get("model", {})
         seed = record["experiment"].get("seed", 0)
         changed = "none: the base model" if settings is None else ", ".join(
             [f"{k} {v}" for k, v in model.items() if v != architecture[k]]

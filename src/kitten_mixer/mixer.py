@@ -58,11 +58,12 @@ class KittenMixer:
                  device: str | torch.device = "cpu", folder: str | os.PathLike | None = None):
         self.folder = Path(folder) if folder is not None else None  # where it was loaded from
         self.device = torch.device(device)
-        # channels_last: a morph (encode 2, decode 11) takes 6.6 ms instead of 8.7 on the CPU.
+        # channels_last: faster on the CPU (a morph with the first, v6-sized default model took
+        # 6.6 ms instead of 8.7; benchmarks/morph_latency.py times today's model).
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
         # A resize-convolution decoder runs folded into transposed convolutions: the same
-        # pixels, and a morph's 11 frames decode in 14 ms instead of 23 on one thread
-        # (benchmarks/morph_latency.py), as fast as with a transposed decoder.
+        # pixels, decoded as fast as by a transposed decoder (benchmarks/morph_latency.py times
+        # the decoding folded and unfolded).
         self.decoder = fold_resize_convolutions(self.model.decoder).to(
             memory_format=torch.channels_last)
         self.config = config or {"architecture": model.config.to_dict()}

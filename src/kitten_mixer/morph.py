@@ -16,8 +16,8 @@ from kitten_mixer.images import enlarge, gif_bytes, image_grid, png_bytes
 
 METHODS = ("linear", "slerp")
 # The straight line's midpoint between two codes is about a quarter shorter than either, and
-# decodes softer: halfway mixes of the shipped model have 53% of the reconstructions' sharpness
-# on the line and 83% on the arc (docs/experiments.md). So morphs follow the arc by default.
+# decodes softer than the same mix halfway along the arc (docs/results.md gives the shipped
+# model's numbers, from `python scripts/model_numbers.py`). So morphs follow the arc by default.
 DEFAULT_METHOD = "slerp"
 # A morph's two ends: fewer frames cannot go from one cat to the other.
 MIN_STEPS = 2

@@ -2,8 +2,9 @@
 
 `kitten-mixer evaluate RUN...` writes `experiments/records/<run>.json` (the run's config, data
 fingerprint, training time and hardware, and every metric on the test split) and rewrites the
-part of `docs/experiments.md` between the result markers from all the records, so that the
-tables can always be regenerated from the command line.
+part of its `--report` file (`docs/results.md` by default, section "All evaluated runs")
+between the result markers from all the records in its `--results` folder, so that the tables
+can always be regenerated from the command line.
 """
 
 from __future__ import annotations
