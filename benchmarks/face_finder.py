@@ -16,7 +16,7 @@ thread, and prints a markdown table, one row per finder and photo set:
     python benchmarks/face_finder.py --sets held-out test --misses
 
 Finders: the plain cascades (OpenCV's defaults on the full-size grey photo), the tuned cascades
-that were the finder until the learned one (kitten_mixer.faces.cascades), and the learned one.
+that were the finder until the learned one (benchmarks/cascades.py), and the learned one.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ from kitten_mixer.training.adversarial import REMOVED_OPTIONS, AdversarialConfig
 REFERENCE = "w48"  # the model the sharp-cats goals are measured against, shipped until 4.4
 RECIPE = "gan-decoder"  # the run the others each change one setting of
 # The base model with a resize-convolution decoder, measured as shipped (with the sampler the
-# kittens' KID needs: experiments/records/shipped/resize-base.json), and the run it was shipped from.
+# kittens' KID needs: experiments/records/shipped/resize-base.json), and the run it was shipped
+# from.
 RESIZE_BASE = "resize-base"
 RESIZE_BASE_RUN = "resize-200ep"
 RESIZE_RECIPE = "resize-gan"  # the recipe's stage on that base
