@@ -18,7 +18,7 @@ It ends by printing the README's table rows.
     python benchmarks/app_load.py --processes 2 --clients 20 50    # 2 behind haproxy
     python benchmarks/app_load.py --url http://127.0.0.1:8500      # a server already running
 
-The servers it starts (webapp.background, or deploy/serve_many.py with --processes) are
+The servers it starts (webapp.launch, or deploy/serve_many.py with --processes) are
 stopped at the end, on errors and Ctrl+C too. --url takes loopback addresses only. Before each
 level it waits for every visitor's first page, so the model's loading is not timed.
 """
@@ -45,8 +45,7 @@ from pathlib import Path
 from app_common import MORPH, percentile
 from st_client import Page, SessionError, WebsocketVisitor
 
-from kitten_mixer.webapp.background import free_port, serve_in_background
-from kitten_mixer.webapp.launch import app_environment
+from kitten_mixer.webapp.launch import app_environment, free_port, serve_in_background
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 from serve_many import serve_many  # noqa: E402  (deploy/ is a folder of scripts)

@@ -59,8 +59,7 @@ from app_common import (
 from app_visitors import measure_visitors, report_visitors
 from common import prepare_threads
 
-from kitten_mixer.webapp.background import serve_in_background
-from kitten_mixer.webapp.launch import SCRIPT, app_environment
+from kitten_mixer.webapp.launch import SCRIPT, app_environment, serve_in_background
 
 GOAL_START_S = 10.0
 GOAL_MORPH_MS = 200.0

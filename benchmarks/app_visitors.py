@@ -31,7 +31,7 @@ from app_common import (
     verdict,
 )
 
-from kitten_mixer.webapp.background import serve_in_background
+from kitten_mixer.webapp.launch import serve_in_background
 from kitten_mixer.webapp.texts import TEXTS
 
 FAILURE = TEXTS["failure"][LANGUAGE].split("(")[0].strip()  # "Algo salió mal; ..."

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from kitten_mixer.webapp.background import free_port
+from kitten_mixer.webapp.launch import free_port
 
 TEMPLATE = Path(__file__).with_name("haproxy.cfg")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-from kitten_mixer.webapp.background import serve_in_background
+from kitten_mixer.webapp.launch import serve_in_background
 from kitten_mixer.webapp.texts import TEXTS
 
 
@@ -68,8 +68,11 @@ def main() -> None:
 def breed_a_second_generation(page: Page, language: str) -> None:
     """From the two cats chosen: keep a step of their morph (#k1); keep the mix of two other
     cats (#k2); keep a step of the morph of #k1 and #k2 (#k3); then show the family tab."""
-    select, keep, remove = (TEXTS[key][language] for key in ("select", "keep_step", "remove"))
+    select, remove = (TEXTS[key][language] for key in ("select", "remove"))
     buttons = page.get_by_role("button", name=select, exact=True)
+
+    def keep_step(step: int) -> None:  # the heart under the morph's step (from 0)
+        page.locator(f".st-key-keep-step-{step} button:visible").click()
 
     def settle() -> None:
         page.wait_for_load_state("networkidle")
@@ -86,7 +89,7 @@ def breed_a_second_generation(page: Page, language: str) -> None:
             settle()
         page.get_by_role("button", name="PNG", exact=True).nth(12).wait_for()
 
-    page.get_by_role("button", name=keep, exact=True).nth(4).click()  # 40%: #k1
+    keep_step(4)  # 40%: #k1
     settle()
     remove_all()
     choose(1, 6)  # the gallery's first cat and its sixth, after #k1
@@ -94,7 +97,7 @@ def breed_a_second_generation(page: Page, language: str) -> None:
     settle()
     remove_all()
     choose(1, 0)  # #k1, then #k2
-    page.get_by_role("button", name=keep, exact=True).nth(5).click()  # 50%: #k3
+    keep_step(5)  # 50%: #k3
     settle()
     remove_all()
     family = page.get_by_role("tab", name=TEXTS["family"][language])

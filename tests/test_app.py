@@ -21,7 +21,7 @@ from kitten_mixer.webapp import core, share
 from kitten_mixer.webapp.family import family_tree, parents_line, percents
 from kitten_mixer.webapp.launch import SCRIPT, app_environment, streamlit_command
 from kitten_mixer.webapp.texts import LANGUAGES, TEXTS
-from kitten_mixer.webapp.visitor import MAX_CHOSEN, Visitor
+from kitten_mixer.webapp.visitor import MAX_CHOSEN, Key, Notes, Visitor
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +63,15 @@ def test_a_visitor_chooses_at_most_four_known_cats_each_once(resources):
 
 
 def test_a_click_on_the_map_chooses_the_cat_picked(resources):
-    visitor = Visitor({}, resources)
+    state = {}
+    visitor = Visitor(state, resources)
     key = resources.cats[5].key
     for event in (None, {}, {"selection": {"pick": []}}, {"selection": {"pick": [{"x": 1}]}}):
-        visitor.pick_on_map(event)
+        state[Key.MAP] = event  # the map's selection, as the chart leaves it under its key
+        visitor.pick_on_map()
     assert visitor.chosen == []
-    visitor.pick_on_map({"selection": {"pick": [{"key": key}]}})
+    state[Key.MAP] = {"selection": {"pick": [{"key": key}]}}
+    visitor.pick_on_map()
     assert visitor.chosen == [key]
 
 
@@ -294,46 +297,41 @@ def test_keeping_a_new_kitten_keeps_its_place_and_key(resources):
     assert visitor.keep_new_kitten(resources.cats[0].key) is None  # not a new kitten
 
 
-def plain_state() -> dict:
-    return {"language": "es", **share.widget_defaults(10)}
-
-
 def test_a_link_holds_what_the_page_shows_and_opens_it_again(resources):
-    state = plain_state()
+    state = {}
     visitor = Visitor(state, resources)
-    assert share.link(state, resources) == {}
+    assert share.link(visitor) == {}
     keys = [cat.key for cat in resources.cats[:3]]
     visitor.choose(keys[0])
-    assert share.link(state, resources) == {"a": "7078"}
+    assert share.link(visitor) == {"a": "7078"}
     visitor.choose(keys[1])
-    state.update({"ratio": 40, "steps": 7, "method": "linear"})
-    assert share.link(state, resources) == {"a": "7078", "b": "13660", "steps": "7",
-                                            "method": "linear", "t": "0.4"}
+    state.update({"ratio": 40, "steps": 7, "method": "linear"})  # as the widgets set them
+    assert share.link(visitor) == {"a": "7078", "b": "13660", "steps": "7",
+                                   "method": "linear", "t": "0.4"}
     visitor.choose(keys[2])
     state.update({"share-0": 50, "share-1": 0, "share-2": 25, "gene-0": 1.5,
                   "gene-3": -0.30000000000000004, "tune-cat": keys[1], "language": "en"})
-    params = share.link(state, resources)
+    params = share.link(visitor)
     assert params == {"lang": "en", "a": "7078", "b": "13660", "c": "3896", "steps": "7",
                       "method": "linear", "t": "0.4", "w": "50,0,25", "g": "1.5,0,0,-0.3",
                       "tune": "b"}
-    opened = plain_state()
-    assert share.open_link(params, opened, resources)
-    assert share.link(opened, resources) == params
-    assert opened["chosen"] == keys and opened["gene-3"] == -0.3 and opened["ratio"] == 40
-    assert share.gene_values(opened, 10) == share.gene_values(state, 10) == {0: 1.5, 3: -0.3}
-    assert share.tuned_key(opened) == keys[1] and opened["tune"]  # the genes' panel, open
+    opened = Visitor({}, resources)
+    assert share.open_link(params, opened)
+    assert share.link(opened) == params
+    assert opened.chosen == keys and opened.state["gene-3"] == -0.3 and opened.ratio == 40
+    assert opened.gene_values() == visitor.gene_values() == {0: 1.5, 3: -0.3}
+    assert opened.tuned_key == keys[1] and opened.genes_open  # the genes' panel, open
 
 
 def test_uploads_and_kept_kittens_do_not_travel_in_a_link(resources):
-    state = plain_state()
-    visitor = Visitor(state, resources)
+    visitor = Visitor({}, resources)
     visitor.choose(resources.cats[0].key)
     visitor.choose(resources.cats[1].key)
     kitten = visitor.keep_step(5, 11)
     visitor.remove(resources.cats[1].key)
     visitor.choose(kitten.key)
     assert not share.can_travel(visitor.chosen, resources)
-    assert share.link(state, resources) == {}
+    assert share.link(visitor) == {}
 
 
 @pytest.mark.parametrize("params", [
@@ -350,18 +348,76 @@ def test_uploads_and_kept_kittens_do_not_travel_in_a_link(resources):
     {"a": "7078", "g": "1", "tune": "b"}, {"lang": "fr"},
 ])
 def test_a_bad_link_leaves_the_page_plain(resources, params):
-    state = plain_state()
+    state = {}
+    visitor = Visitor(state, resources)
     before = dict(state)
-    assert not share.open_link(params, state, resources)
+    assert not share.open_link(params, visitor)
     assert state == before
 
 
 def test_a_bad_link_keeps_a_good_language_and_unknown_parameters_are_ignored(resources):
-    state = plain_state()
-    assert not share.open_link({"lang": "en", "a": "nobody"}, state, resources)
-    assert state["language"] == "en" and "chosen" not in state
-    assert share.open_link({"a": "7078", "utm_source": "mail"}, state, resources)
-    assert state["chosen"] == [resources.cats[0].key]
+    visitor = Visitor({}, resources)
+    assert not share.open_link({"lang": "en", "a": "nobody"}, visitor)
+    assert visitor.language == "en" and visitor.chosen == []
+    assert share.open_link({"a": "7078", "utm_source": "mail"}, visitor)
+    assert visitor.chosen == [resources.cats[0].key]
+
+
+def test_a_new_visitor_has_the_plain_pages_settings(resources):
+    state = {}
+    visitor = Visitor(state, resources)
+    genes = len(resources.genes)
+    assert state == {"language": "es", "chosen": [], "page": 0, "own": {}, "kept": 0,
+                     "uploads": {}, "steps": 11, "ratio": 50,
+                     **{f"share-{i}": 50 for i in range(MAX_CHOSEN)},
+                     **{f"gene-{i}": 0.0 for i in range(genes)}}
+    assert (visitor.language, visitor.steps, visitor.method, visitor.ratio) == \
+        ("es", 11, "slerp", 50)
+    assert not visitor.genes_open and visitor.tuned_key is None and visitor.tuned_cat() is None
+    state.update({"steps": 7, "language": "en"})  # a widget moved, a link opened: kept
+    again = Visitor(state, resources)
+    assert (again.steps, again.language) == (7, "en")
+
+
+def test_genes_are_set_reset_and_folded_away(resources):
+    visitor = Visitor({}, resources)
+    a, b = (cat.key for cat in resources.cats[:2])
+    visitor.choose(a)
+    visitor.choose(b)
+    assert visitor.tuned_key == a  # the first chosen, until another is picked
+    visitor.tuned_key = b
+    assert visitor.tuned_cat() is resources.cats[1]
+    visitor.remove(b)
+    assert visitor.tuned_cat() is resources.cats[0] and visitor.state[Key.TUNE_CAT] == a
+    visitor.set_genes([0.5, 0.0, -1.2])
+    assert visitor.gene_values() == {0: 0.5, 2: -1.2}
+    visitor.genes_open = True
+    visitor.fold_genes()  # opened: the genes stay
+    assert visitor.gene_values() == {0: 0.5, 2: -1.2}
+    visitor.genes_open = False
+    visitor.fold_genes()  # closed: the cat is no longer tuned
+    assert visitor.gene_values() == {}
+    visitor.set_genes([1.0])
+    visitor.reset_genes()
+    assert all(visitor.state[Key.gene(i)] == 0.0 for i in range(visitor.gene_count))
+
+
+def test_actions_leave_notes_for_the_next_page_run_once(resources):
+    visitor = Visitor({}, resources)
+    assert visitor.take_notes() == Notes() and not visitor.has_news()
+    a, b = (cat.key for cat in resources.cats[:2])
+    visitor.choose(a)
+    visitor.choose(b)
+    visitor.act(visitor.keep_step, 3, 11)
+    visitor.act(visitor.draw_kittens, 2)  # a random seed
+    assert visitor.has_news()
+    assert visitor.take_notes() == Notes(kept="#k1", kittens=2)
+    assert visitor.take_notes() == Notes() and not visitor.has_news()
+    visitor.act(visitor.keep_tuned, "g:no-such-cat", {0: 1.0})  # fails: said, not raised
+    visitor.note_bad_link()
+    assert visitor.has_news()
+    assert visitor.take_notes() == Notes(failure="AttributeError", link_bad=True)
+    assert visitor.first_run() and not visitor.first_run()  # the link is opened once
 
 
 def test_link_ids_are_short_names_when_they_are_unique(resources):

@@ -11,12 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from kitten_mixer.webapp.background import serve_in_background
+from kitten_mixer.webapp.launch import serve_in_background
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 STEPS = 11
+# Each shown button's label: its widget's key, and the widths of its text and of the room it
+# has (wider text is cut short with an ellipsis). A button with a tooltip is drawn twice, once
+# hidden.
+LABELS = """() => [...document.querySelectorAll("button [data-testid='stMarkdownContainer']")]
+    .filter(text => text.clientWidth > 0)
+    .map(text => ({text: text.innerText, width: text.scrollWidth, room: text.clientWidth,
+                   key: text.closest("[class*='st-key-']")?.className.match(/st-key-(\\S+)/)[1]
+                        ?? ""}))
+"""
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +73,10 @@ def test_two_clicks_make_a_morph_in_chromium(server, browser, tmp_path):
     assert downloads.count() == STEPS + 2
     assert page.get_by_role("button", name="Eliminar").count() == 2
     assert page.locator("[data-testid='stException']").count() == 0
+    # Every button's label can be read in full: the keep buttons under the morph's steps too.
+    labels = page.evaluate(LABELS)
+    assert len([label for label in labels if label["key"].startswith("keep-step-")]) == STEPS
+    assert [label for label in labels if label["width"] > label["room"]] == []
     with page.expect_download() as download:
         page.get_by_role("button", name="Descargar la animación (GIF)").click()
     gif = tmp_path / "morph.gif"

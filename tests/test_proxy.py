@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 from conftest import REPO
 
-from kitten_mixer.webapp.background import free_port
+from kitten_mixer.webapp.launch import free_port
 from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, TEXTS
 
 sys.path += [str(REPO / "benchmarks"), str(REPO / "deploy")]

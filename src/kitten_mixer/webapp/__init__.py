@@ -1,5 +1,7 @@
 """The Kitten Mixer web app: `kitten-mixer app` (launch.py) runs `streamlit_app.py` in Streamlit.
 
-core.py computes what the page shows and visitor.py keeps each visitor's choices, both without
-Streamlit; background.py serves the app for tests, benchmarks and screenshots.
+core.py computes what the page shows and visitor.py owns each visitor's state (their choices,
+settings and own cats, and the rules for changing them), both without Streamlit; launch.py
+also serves the app in the background for deploy/serve_many.py, tests, benchmarks and
+screenshots.
 """

@@ -14,7 +14,6 @@ from kitten_mixer.images import enlarge, png_bytes
 from kitten_mixer.webapp import core
 from kitten_mixer.webapp.family import family_tree, percents
 from kitten_mixer.webapp.page import (
-    act,
     face_png,
     lineage,
     never_a_traceback,
@@ -22,9 +21,8 @@ from kitten_mixer.webapp.page import (
     t,
     update_link,
 )
-from kitten_mixer.webapp.share import SHARE_STEP, gene_values, tuned_key
 from kitten_mixer.webapp.texts import TEXTS
-from kitten_mixer.webapp.visitor import Visitor
+from kitten_mixer.webapp.visitor import SHARE_STEP, Key, Visitor
 
 KITTEN_ZOOM = 3  # a single kitten is drawn larger than the morph's
 GENES_PER_ROW = 5
@@ -51,9 +49,10 @@ def tuned_png(resources_key: tuple[str, str], digest: str,
 
 @st.fragment
 @never_a_traceback
-def blend(visitor: Visitor, resources: core.Resources, method: str) -> None:
+def blend(visitor: Visitor) -> None:
     """A share slider for each cat chosen, and the blended kitten."""
-    rerun_the_page_after_an_action()
+    rerun_the_page_after_an_action(visitor)
+    resources, method = visitor.resources, visitor.method
     cats = visitor.chosen_cats()
     if len(cats) < 3:  # a late run of this part, after cats were removed
         return
@@ -65,7 +64,7 @@ def blend(visitor: Visitor, resources: core.Resources, method: str) -> None:
             with column:
                 st.image(face_png(resources, cat), caption=cat.name, output_format="PNG")
                 shares.append(st.slider(t("share", name=cat.name), 0, 100, step=SHARE_STEP,
-                                        key=f"share-{i}"))
+                                        key=Key.share(i)))
     with preview:
         if not any(shares):
             st.info(t("blend_empty"))
@@ -75,20 +74,9 @@ def blend(visitor: Visitor, resources: core.Resources, method: str) -> None:
             caption = " + ".join(f"{share}% {cat.name}"
                                  for share, cat in zip(percents(shares), cats) if share)
             st.image(png, caption=caption, output_format="PNG")
-            st.button(t("keep"), key="keep-blend", on_click=act,
+            st.button(t("keep"), key="keep-blend", on_click=visitor.act,
                       args=(visitor.keep_blend, shares, method))
-    update_link(resources)
-
-
-def _reset_genes(count: int) -> None:
-    for i in range(count):
-        st.session_state[f"gene-{i}"] = 0.0
-
-
-def _fold_genes(count: int) -> None:
-    """The genes' panel opened or closed: closed, the cat is no longer tuned."""
-    if not st.session_state.get("tune"):
-        _reset_genes(count)
+    update_link(visitor)
 
 
 def gene_label(names: list[str], i: int) -> str:
@@ -99,55 +87,53 @@ def gene_label(names: list[str], i: int) -> str:
 
 @st.fragment
 @never_a_traceback
-def genes(visitor: Visitor, resources: core.Resources) -> None:
+def genes(visitor: Visitor) -> None:
     """A slider for each gene of the cat picked among those chosen, a reset, and the tuned cat,
     in a panel that runs only while open (closing it lets the genes go back to 0): folded by
     default, open when a link brings gene values (share.py opens it)."""
-    rerun_the_page_after_an_action()
+    rerun_the_page_after_an_action(visitor)
     chosen = visitor.chosen_cats()
     if not chosen:  # a late run of this part, after the cats were removed
         return
-    if resources.genes is None:
+    if visitor.resources.genes is None:
         st.caption(t("no_genes"))
         return
-    count = len(resources.genes)
-    values = gene_values(st.session_state, count)
     # Its default stays the same: a panel whose arguments change is a new panel, folded again.
-    panel = st.expander(t("genes"), key="tune", on_change=_fold_genes, args=(count,))
+    panel = st.expander(t("genes"), key=Key.TUNE, on_change=visitor.fold_genes)
     if panel.open:
         with panel:
-            _gene_sliders(visitor, resources, chosen, values)
-    update_link(resources)
+            _gene_sliders(visitor, chosen)
+    update_link(visitor)
 
 
-def _gene_sliders(visitor: Visitor, resources: core.Resources, chosen: list[core.Cat],
-                  values: dict[int, float]) -> None:
+def _gene_sliders(visitor: Visitor, chosen: list[core.Cat]) -> None:
     st.caption(t("genes_help"))
+    resources, values = visitor.resources, visitor.gene_values()
     count = len(resources.genes)
     names = {cat.key: cat.name for cat in chosen}
-    st.session_state["tune-cat"] = tuned_key(st.session_state)  # one of those chosen
+    cat = visitor.tuned_cat()  # one of those chosen, the picker's value
     sliders, preview = st.columns([3, 2])
     with sliders:
-        st.selectbox(t("tune_cat"), list(names), format_func=names.get, key="tune-cat")
+        st.selectbox(t("tune_cat"), list(names), format_func=names.get, key=Key.TUNE_CAT)
         columns = st.columns(min(count, GENES_PER_ROW))
         for i in range(count):
             with columns[i % GENES_PER_ROW]:
                 st.slider(gene_label(resources.genes.names, i), -core.GENE_REACH,
                           core.GENE_REACH, step=core.GENE_STEP, format="%+.1f",
-                          key=f"gene-{i}")
-        st.button(t("reset"), key="tune-reset", on_click=_reset_genes, args=(count,))
-    cat = visitor.cat(st.session_state["tune-cat"])
+                          key=Key.gene(i))
+        st.button(t("reset"), key="tune-reset", on_click=visitor.reset_genes)
     with preview:
         png = tuned_png(resources.key, cat.digest, tuple(sorted(values.items())), resources,
                         cat)
         st.image(png, caption=f"{cat.name}, {t('tuned')}" if values else cat.name,
                  output_format="PNG")
-        st.button(t("keep"), key="keep-tuned", on_click=act,
+        st.button(t("keep"), key="keep-tuned", on_click=visitor.act,
                   args=(visitor.keep_tuned, cat.key, values), disabled=not values)
 
 
-def family(visitor: Visitor, resources: core.Resources) -> None:
+def family(visitor: Visitor) -> None:
     """Each kept kitten, newest first, with its parents and grandparents and their shares."""
+    resources = visitor.resources
     kept = visitor.kept()
     if not kept:
         st.info(t("family_empty"))

@@ -1,6 +1,7 @@
 """What every part of the page shares: texts in the visitor's language, the cats' pictures and
-their captions, downloads, running a visitor's action so that its error never reaches the page
-as a traceback, and the page's link."""
+their captions, downloads, a part whose error never reaches the page as a traceback, what the
+visitor's actions left to say, and the page's link. What a visitor has and does is visitor.py's:
+these draw it."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ import streamlit as st
 from kitten_mixer.images import enlarge, png_bytes
 from kitten_mixer.webapp import core, share
 from kitten_mixer.webapp.family import parents_line
-from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, text
+from kitten_mixer.webapp.texts import text
+from kitten_mixer.webapp.visitor import Notes, Visitor, language_of
 
 log = logging.getLogger("kitten_mixer.app")
 
 
 def t(key: str, **values: object) -> str:
     """The text `key` in the visitor's language."""
-    return text(key, st.session_state.get("language", DEFAULT_LANGUAGE), **values)
+    return text(key, language_of(st.session_state), **values)
 
 
 def face_png(resources: core.Resources, cat: core.Cat) -> bytes:
@@ -50,20 +52,6 @@ def later(data: bytes) -> Callable[[], bytes]:
     return lambda: data
 
 
-def act(action: Callable[..., Any], *args: Any) -> None:
-    """Run a visitor's action from a button (a callback): a kitten it keeps is announced on
-    the next page run, and an error becomes a one-line message there instead of Streamlit's
-    own box."""
-    try:
-        result = action(*args)
-    except Exception as e:
-        log.exception("%s failed", getattr(action, "__name__", "an action"))
-        st.session_state.failure = type(e).__name__
-        return
-    if isinstance(result, core.Cat) and result.origin == "kept":
-        st.session_state.last_kept = result.name
-
-
 def never_a_traceback(draw: Callable[..., None]) -> Callable[..., None]:
     """A part of the page whose error becomes a one-line message instead of a traceback
     (Streamlit's own control flow, st.rerun and st.stop, passes through)."""
@@ -81,33 +69,32 @@ def never_a_traceback(draw: Callable[..., None]) -> Callable[..., None]:
     return drawn
 
 
-def announce() -> None:
-    """The one-line messages an action left for this page run."""
-    if failure := st.session_state.pop("failure", None):
-        st.error(t("failure", what=failure))
-    if kept := st.session_state.pop("last_kept", None):
-        st.toast(t("kept", name=kept))
+def announce(notes: Notes) -> None:
+    """What the visitor's actions left for this page run, and a link that could not be shown."""
+    if notes.link_bad:
+        st.warning(t("link_bad"))
+    if notes.failure:
+        st.error(t("failure", what=notes.failure))
+    if notes.kept:
+        st.toast(t("kept", name=notes.kept))
 
 
-def rerun_the_page_after_an_action() -> None:
+def rerun_the_page_after_an_action(visitor: Visitor) -> None:
     """In a fragment's own run: a kitten kept there joins the gallery, and an error is said at
     the top, so the whole page runs again. (A whole page run has announced them already.)"""
-    if "last_kept" in st.session_state or "failure" in st.session_state:
+    if visitor.has_news():
         st.rerun()
 
 
-def open_link(resources: core.Resources) -> None:
+def open_link(visitor: Visitor) -> None:
     """On a visitor's first page run, show what the page's link holds; a bad link opens the
     plain page with a one-line note (`link_bad`)."""
-    if st.session_state.get("link_opened"):
-        return
-    st.session_state.link_opened = True
-    if not share.open_link(st.query_params.to_dict(), st.session_state, resources):
-        st.session_state.link_bad = True
+    if visitor.first_run() and not share.open_link(st.query_params.to_dict(), visitor):
+        visitor.note_bad_link()
 
 
-def update_link(resources: core.Resources) -> None:
+def update_link(visitor: Visitor) -> None:
     """Make the page's link hold what the page shows."""
-    params = share.link(st.session_state, resources)
+    params = share.link(visitor)
     if params != st.query_params.to_dict():
         st.query_params.from_dict(params)

@@ -1,8 +1,9 @@
 """The Kitten Mixer web app. Start it with `kitten-mixer app` (it runs this script in Streamlit).
 
-The model, the gallery and its map are loaded once per server (st.cache_resource); each
-visitor's choices, uploads, new and kept kittens live in that visitor's session, and the page's
-link always holds what it shows (share.py). Settings come from the environment, which
+Layout and widgets only. The model, the gallery and its map are loaded once per server
+(st.cache_resource); each visitor's choices, settings, uploads, new and kept kittens live in
+that visitor's session, read and changed through a `Visitor` (visitor.py), and the page's link
+always holds what it shows (share.py). Settings come from the environment, which
 `kitten-mixer app` fills in: KITTEN_MIXER_MODEL (a saved-model folder, default: the shipped
 model) and KITTEN_MIXER_GALLERY (a folder or zip of photos, default: the gallery embedded with
 the model). The breeding tools (blend, genes, family) are drawn by breeding.py.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import secrets
 
 import pandas as pd
 import streamlit as st
@@ -22,7 +22,6 @@ from kitten_mixer.images import png_bytes
 from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS
 from kitten_mixer.webapp import breeding, core, share
 from kitten_mixer.webapp.page import (
-    act,
     announce,
     face_png,
     later,
@@ -32,8 +31,8 @@ from kitten_mixer.webapp.page import (
     t,
     update_link,
 )
-from kitten_mixer.webapp.texts import DEFAULT_LANGUAGE, LANGUAGES, TEXTS, text
-from kitten_mixer.webapp.visitor import Visitor
+from kitten_mixer.webapp.texts import LANGUAGES, TEXTS, text
+from kitten_mixer.webapp.visitor import RATIO_STEP, Key, Notes, Visitor
 
 log = logging.getLogger("kitten_mixer.app")
 
@@ -66,28 +65,24 @@ def _morph_files(resources_key: tuple[str, str], digest_a: str, digest_b: str, s
     return morph.pngs(), morph.gif(), png_bytes(morph.strip())
 
 
-def draw_kittens(visitor: Visitor) -> None:
-    kittens = visitor.draw_kittens(KITTENS_PER_DRAW, secrets.randbelow(2**31))
-    st.session_state.last_kittens = len(kittens)
-
-
 # ---- the page -----------------------------------------------------------------------------------
 
-def sidebar(visitor: Visitor) -> tuple[int, str]:
+def sidebar(visitor: Visitor, notes: Notes) -> tuple[int, str]:
+    resources = visitor.resources
     with st.sidebar:
         st.radio("Idioma / Language", list(LANGUAGES), format_func=LANGUAGES.get,
-                 key="language", horizontal=True)
+                 key=Key.LANGUAGE, horizontal=True)
         st.header(t("settings"))
-        # No default values here: the session holds them (share.widget_defaults), set by a
-        # link or by the visitor.
+        # No default values here: the session holds them (Visitor), set by a link or by the
+        # visitor.
         steps = st.slider(t("steps"), MIN_STEPS, core.MAX_STEPS, help=t("steps_help"),
-                          key="steps")
-        language = st.session_state.language  # bound now: labels are formatted later too
+                          key=Key.STEPS)
+        language = visitor.language  # bound now: labels are formatted later too
         # The index too: without it, the browser loses the choice when the labels change
         # language.
         method = st.radio(t("method"), METHODS, index=METHODS.index(DEFAULT_METHOD),
                           format_func=lambda m: text(m, language), help=t("method_help"),
-                          key="method", horizontal=True)
+                          key=Key.METHOD, horizontal=True)
         st.header(t("upload"))
         files = st.file_uploader(t("upload_label"), type=["jpg", "jpeg", "png", "webp"],
                                  accept_multiple_files=True, help=t("upload_help"),
@@ -95,15 +90,16 @@ def sidebar(visitor: Visitor) -> tuple[int, str]:
         find = st.checkbox(t("find_face"), value=True, help=t("find_face_help"), key="find_face")
         uploads(visitor, files or [], find)
         st.header(t("kittens"))
-        st.button(t("kittens_button"), on_click=act, args=(draw_kittens, visitor),
-                  help=t("kittens_help"), key="kittens", disabled=not RESOURCES.can_sample)
-        if not RESOURCES.can_sample:
+        st.button(t("kittens_button"), on_click=visitor.act,
+                  args=(visitor.draw_kittens, KITTENS_PER_DRAW), help=t("kittens_help"),
+                  key="kittens", disabled=not resources.can_sample)
+        if not resources.can_sample:
             st.caption(t("no_sampler"))
-        if st.session_state.pop("last_kittens", None):
+        if notes.kittens:
             st.success(t("kittens_added", n=KITTENS_PER_DRAW))
-        st.caption(t("about", model=RESOURCES.mixer.folder.name if RESOURCES.mixer.folder
-                     else "?", gallery=t("embedded") if RESOURCES.source == "embedded"
-                     else RESOURCES.source))
+        st.caption(t("about", model=resources.mixer.folder.name if resources.mixer.folder
+                     else "?", gallery=t("embedded") if resources.source == "embedded"
+                     else resources.source))
     return steps, method
 
 
@@ -132,20 +128,21 @@ def chosen_cats(visitor: Visitor) -> None:
     columns = st.columns(6)
     for column, cat in zip(columns, chosen):
         with column:
-            st.image(face_png(RESOURCES, cat), caption=cat.name, output_format="PNG")
+            st.image(face_png(visitor.resources, cat), caption=cat.name, output_format="PNG")
             if line := lineage(cat):
                 st.caption(line)
             st.button(t("remove"), key=f"remove-{cat.key}", on_click=visitor.remove,
                       args=(cat.key,))
     if len(chosen) < 2:
         st.info(t("choose_hint") if not chosen else t("choose_one_more"))
-    if not share.can_travel(visitor.chosen, RESOURCES):
+    if not share.can_travel(visitor.chosen, visitor.resources):
         st.caption(t("link_local"))
 
 
 def the_morph(visitor: Visitor, a: core.Cat, b: core.Cat, steps: int, method: str) -> None:
-    pngs, gif, strip = _morph_files(RESOURCES.key, a.digest, b.digest, steps, method,
-                                    RESOURCES, a, b)
+    resources = visitor.resources
+    pngs, gif, strip = _morph_files(resources.key, a.digest, b.digest, steps, method,
+                                    resources, a, b)
     st.subheader(t("morph"))
     captions = [a.name, *(f"{round(100 * i / (steps - 1))}%" for i in range(steps)), b.name]
     for row in range(0, len(pngs), 13):
@@ -160,7 +157,9 @@ def the_morph(visitor: Visitor, a: core.Cat, b: core.Cat, steps: int, method: st
                                    on_click="ignore")
                 if 0 < index <= steps:  # the steps, not the two cats' own faces
                     st.button(t("keep_step"), key=f"keep-step-{index - 1}", help=t("keep"),
-                              on_click=act, args=(visitor.keep_step, index - 1, steps, method))
+                              on_click=visitor.act,
+                              args=(visitor.keep_step, index - 1, steps, method))
+    st.caption(t("keep_step_hint"))
     left, middle, right = st.columns([1, 1, 2])
     with left:
         st.markdown(f"**{t('animation')}**")
@@ -172,14 +171,14 @@ def the_morph(visitor: Visitor, a: core.Cat, b: core.Cat, steps: int, method: st
                            key="strip", on_click="ignore")
     with right:
         st.markdown(f"**{t('mix')}**")
-        ratio = st.slider(t("mix_ratio"), 0, 100, step=share.RATIO_STEP, format="%d%%",
-                          key="ratio")
+        ratio = st.slider(t("mix_ratio"), 0, 100, step=RATIO_STEP, format="%d%%",
+                          key=Key.RATIO)
         shares = (100 - ratio, ratio)  # the mix slider's kitten is the two cats' blend
-        kitten = breeding.blend_png(RESOURCES.key, (a.digest, b.digest), shares, method,
-                                    RESOURCES, (a, b))
+        kitten = breeding.blend_png(resources.key, (a.digest, b.digest), shares, method,
+                                    resources, (a, b))
         st.image(kitten, caption=t("mix_caption", a=100 - ratio, b=ratio), output_format="PNG")
         keep, download = st.columns(2)
-        keep.button(t("keep"), key="keep-mix", on_click=act,
+        keep.button(t("keep"), key="keep-mix", on_click=visitor.act,
                     args=(visitor.keep_blend, shares, method))
         download.download_button(t("download_mix"), later(kitten), f"mix-{ratio}.png",
                                  "image/png", key="mix-png", on_click="ignore")
@@ -192,7 +191,7 @@ def gallery(visitor: Visitor) -> None:
     for row in range(0, len(page.cats), COLUMNS):
         for column, cat in zip(st.columns(COLUMNS), page.cats[row:row + COLUMNS]):
             with column:
-                st.image(face_png(RESOURCES, cat), caption=cat.name, width="stretch",
+                st.image(face_png(visitor.resources, cat), caption=cat.name, width="stretch",
                          output_format="PNG")
                 if line := lineage(cat):
                     st.caption(line)
@@ -201,7 +200,7 @@ def gallery(visitor: Visitor) -> None:
                           width="stretch")
                 if cat.origin == "kitten":
                     st.button(t("keep"), key=f"keep-{cat.key}", width="stretch",
-                              on_click=act, args=(visitor.keep_new_kitten, cat.key))
+                              on_click=visitor.act, args=(visitor.keep_new_kitten, cat.key))
     previous, where, following = st.columns([1, 2, 1])
     previous.button(t("previous"), key="previous", on_click=visitor.turn_page, args=(-1,),
                     disabled=page.number == 0, width="stretch")
@@ -214,13 +213,14 @@ def gallery(visitor: Visitor) -> None:
 
 def latent_map(visitor: Visitor) -> None:
     st.caption(t("map_help"))
+    resources = visitor.resources
     chosen = set(visitor.chosen)
     rows = []
-    for cat, (x, y) in zip(RESOURCES.cats, RESOURCES.places):
-        rows.append(_map_row(cat, x, y, RESOURCES.urls[cat.key], chosen))
+    for cat, (x, y) in zip(resources.cats, resources.places):
+        rows.append(_map_row(cat, x, y, resources.urls[cat.key], chosen))
     for cat in visitor.own.values():
-        x, y = core.place_on_map(RESOURCES, cat.code)
-        rows.append(_map_row(cat, x, y, _own_url(RESOURCES.key, cat.digest, cat), chosen))
+        x, y = core.place_on_map(resources, cat.code)
+        rows.append(_map_row(cat, x, y, _own_url(resources.key, cat.digest, cat), chosen))
     kind = t("map_kind")
     kinds = [t(f"kind_{k}") for k in KINDS]
     axis = {"type": "quantitative", "axis": None, "scale": {"domain": [-0.03, 1.03]}}
@@ -245,8 +245,7 @@ def latent_map(visitor: Visitor) -> None:
             },
         ],
     }
-    st.vega_lite_chart(pd.DataFrame(rows), spec, key="map",
-                       on_select=lambda: visitor.pick_on_map(st.session_state.get("map")),
+    st.vega_lite_chart(pd.DataFrame(rows), spec, key=Key.MAP, on_select=visitor.pick_on_map,
                        selection_mode="pick", width="stretch")
 
 
@@ -262,27 +261,23 @@ def _own_url(resources_key: tuple[str, str], digest: str, _cat: core.Cat) -> str
     return core.data_url(_cat.face)
 
 
-def main() -> None:
+def main(resources: core.Resources) -> None:
     st.set_page_config(page_title="Kitten Mixer", page_icon="🐱", layout="wide")
-    open_link(RESOURCES)
-    visitor = Visitor(st.session_state, RESOURCES)
-    genes = len(RESOURCES.genes) if RESOURCES.genes is not None else 0
-    for key, value in share.widget_defaults(genes).items():
-        st.session_state.setdefault(key, value)
+    visitor = Visitor(st.session_state, resources)
+    open_link(visitor)
+    notes = visitor.take_notes()
     st.title(t("title"))
     st.write(t("intro"))
-    if st.session_state.pop("link_bad", None):
-        st.warning(t("link_bad"))
-    announce()
-    steps, method = sidebar(visitor)
+    announce(notes)
+    steps, method = sidebar(visitor, notes)
     chosen_cats(visitor)
     chosen = visitor.chosen_cats()
     if len(chosen) >= 2:
         the_morph(visitor, *chosen[:2], steps, method)
     if len(chosen) >= 3:
-        breeding.blend(visitor, RESOURCES, method)
+        breeding.blend(visitor)
     if chosen:
-        breeding.genes(visitor, RESOURCES)
+        breeding.genes(visitor)
     # Only the open tab runs: the map (120 pictures) costs the browser most, and most page
     # runs happen in the gallery.
     gallery_tab, map_tab, family_tab = st.tabs([t("gallery"), t("map"), t("family")],
@@ -295,17 +290,20 @@ def main() -> None:
             latent_map(visitor)
     if family_tab.open:
         with family_tab:
-            breeding.family(visitor, RESOURCES)
-    update_link(RESOURCES)
+            breeding.family(visitor)
+    update_link(visitor)
 
 
-try:
-    RESOURCES = _resources(os.environ.get("KITTEN_MIXER_MODEL") or None,
-                           os.environ.get("KITTEN_MIXER_GALLERY") or None)
-except Exception as e:  # a broken model or gallery: say so on the page, not as a traceback
-    log.exception("cannot start")
-    st.error(text("start_failure", st.session_state.get("language", DEFAULT_LANGUAGE),
-                  what=e))
-    st.stop()
+def run() -> None:
+    """Load what the server shares (once) and draw the page for this visitor."""
+    try:
+        resources = _resources(os.environ.get("KITTEN_MIXER_MODEL") or None,
+                               os.environ.get("KITTEN_MIXER_GALLERY") or None)
+    except Exception as e:  # a broken model or gallery: say so on the page, not a traceback
+        log.exception("cannot start")
+        st.error(t("start_failure", what=e))
+        st.stop()
+    never_a_traceback(main)(resources)
 
-never_a_traceback(main)()
+
+run()

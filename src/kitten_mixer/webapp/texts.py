@@ -70,7 +70,11 @@ TEXTS: dict[str, dict[str, str]] = {
                     "en": "{a}% of the first, {b}% of the second"},
     "download_mix": {"es": "Descargar este gatito (PNG)", "en": "Download this kitten (PNG)"},
     "keep": {"es": "Guardar este gatito", "en": "Keep this kitten"},
-    "keep_step": {"es": "Guardar", "en": "Keep"},
+    # Under each of the morph's steps, in a column too narrow for a word: a heart, with the
+    # words in its tooltip ("keep") and in the hint under the steps.
+    "keep_step": {"es": ":material/favorite:", "en": ":material/favorite:"},
+    "keep_step_hint": {"es": "Pulsa :material/favorite: bajo un paso para guardar ese gatito.",
+                       "en": "Press :material/favorite: under a step to keep that kitten."},
     "kept": {"es": "Guardado como {name}: está al principio de la galería y en «Tus gatitos».",
              "en": "Kept as {name}: it is first in the gallery and in “Your kittens”."},
     "tuned": {"es": "ajustado", "en": "tuned"},
