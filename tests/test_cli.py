@@ -1,4 +1,5 @@
-"""The kitten-mixer command: train, resume, mix; one-line errors for bad arguments and files."""
+"""The kitten-mixer command: train, resume, mix photos or the model's own cats; one-line errors
+for bad arguments and files, and help that tells the truth."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import pytest
 from conftest import TINY, write_photos
@@ -27,9 +29,10 @@ def test_train_then_resume_then_mix(tmp_path, photo_folder, config_file, capsys)
     out = tmp_path / "run"
     assert main(["train", "--data", str(photo_folder), "--out", str(out), "--config",
                  str(config_file), "--epochs", "2", "--lr", "0.003", "--flip", "--shift",
-                 "1"]) == 0
-    printed = capsys.readouterr().out
+                 "1", "--resume"]) == 0
+    printed, said = capsys.readouterr()
     assert "40 image files, 40 distinct faces" in printed and "epoch 2/2" in printed
+    assert f"note: {out} has no checkpoint yet: starting the run" in said
     experiment = stored_config(out)
     assert experiment.lr == 0.003 and experiment.flip and experiment.shift == 1
     assert experiment.model.latent_dims == 8
@@ -73,6 +76,7 @@ def workspace(tmp_path, monkeypatch):
     (tmp_path / "not-a-model" / "notes.txt").write_text("no config.json here")
     (tmp_path / "file").write_text("a file where a folder should be")
     (tmp_path / "bad.json").write_text('{"model": {"latent_size": 4}}')
+    (tmp_path / "empty").mkdir()
     return tmp_path
 
 
@@ -91,24 +95,56 @@ BAD_INPUT = [
     (["train", "--data", "photos", "-o", "run", "--shift", "-1"], "must be at least 0, not -1"),
     (["train", "--data", "photos", "-o", "run", "--preset", "v9"], "invalid choice: 'v9'"),
     (["app", "--port", "70000"], "--port: must be from 1 to 65535"),
+    (["sample", "-n", "2", "--seed", "99999999999999999999", "-o", "grid.png"],
+     "--seed: must be from 0 to"),
+    (["mix", "--demo", "--model", "file", "-o", "m.gif"],
+     "--model: file: is a file; a saved model is a folder"),
+    (["mix", "--demo", "-o", "photos"], "-o/--out: photos: is a folder; give a file name in it"),
+    (["mix", "--demo", "-o", "file/m.gif"], "-o/--out: file: is a file, not a folder"),
+    (["train", "--data", "photos", "-o", "file"], "-o/--out: file: is a file, not a folder"),
+    (["train", "--data", "photos", "-o", "run", "--config", "nothing.json"],
+     "--config: nothing.json: no such file"),
+    (["train", "--data", "photos", "-o", "run", "--config", "photos"],
+     "--config: photos: is a folder, not a file"),
+    (["explore", "--data", "photos", "-o", "file/report"],
+     "-o/--out: file/report: file is a file, not a folder"),
+    (["evaluate", "file", "--data", "photos"], "runs: file: is a file; a saved model is a folder"),
+    (["train-faces", "--faces", "photos", "--photos", "photos", "--boxes", "nowhere.json",
+      "-o", "finder.safetensors"], "--boxes: nowhere.json: no such file"),
+    (["gallery", "-o", "sheet.txt"], "sheet.txt: must end in"),
+    (["app", "--gallery", "text.jpg"], "--gallery: text.jpg: is a file but not a zip; give a "
+     "folder or a .zip of photos"),
+    (["app", "--gallery", "empty"], "--gallery: empty: holds no .jpg, .jpeg, .png, .webp or .bmp"),
+    (["app", "--gallery", "nowhere"], "--gallery: nowhere: no such file or folder"),
+    (["app", "--model", "file"], "--model: file: is a file; a saved model is a folder"),
     # refused by the command
     (["mix", "--demo", "-o", "morph.bmp"], "morph.bmp: the output must end in .gif or .png"),
-    (["mix", "-o", "m.gif"], "give two photos"),
-    (["mix", "missing.jpg", CAT, "-o", "m.gif"], "missing.jpg: no such file"),
-    (["mix", "folder.jpg", CAT, "-o", "m.gif"], "folder.jpg: no such file"),
+    (["mix", "-o", "m.gif"], "give two cats (A B: photos, or ids that `kitten-mixer gallery` "
+     "lists, e.g. 7078 13660), or --demo"),
+    (["mix", CAT, "-o", "m.gif"], "give two cats"),
+    (["mix", "--demo", CAT, "-o", "m.gif"], "give two cats (A B) or --demo, not both"),
+    (["mix", "--demo", CAT, CAT, "-o", "m.gif"], "not both"),
+    (["mix", "missing.jpg", CAT, "-o", "m.gif"],
+     "missing.jpg: no such file (or mix the model's own cats by id: `kitten-mixer gallery` "
+     "lists its 120 ids, e.g. 7078, 13660"),
+    (["mix", "99999", "7078", "-o", "m.gif"],
+     "99999: no such file, nor the id of a cat of the model's gallery"),
+    (["mix", "cat:99999", "7078", "-o", "m.gif"], "cat:99999: no such cat in the model's gallery"),
+    (["mix", "folder.jpg", CAT, "-o", "m.gif"], "folder.jpg: is a folder; give a photo (a file) "
+     "or the id of a cat of the model's gallery"),
+    (["mix", "photos", CAT, "-o", "m.gif"], "photos: is a folder; give a photo"),
     (["mix", "text.jpg", CAT, "-o", "m.gif"], "text.jpg: not an image"),
     pytest.param(["mix", "locked.png", CAT, "-o", "m.gif"], "locked.png: Permission denied",
                  marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")),
     (["mix", "--demo", "--model", "nowhere", "-o", "m.gif"], "nowhere: no such model folder"),
     (["mix", "--demo", "--model", "not-a-model", "-o", "m.gif"], "not-a-model: not a saved"),
-    (["mix", "--demo", "-o", "file/m.gif"], "file: File exists"),
-    (["sample", "-n", "2", "-o", "file/grid.png"], "file: File exists"),
+    (["sample", "-n", "2", "-o", "file/grid.png"], "file: is a file, not a folder"),
+    (["sample", "-n", "2", "-o", "folder.jpg"], "folder.jpg: is a folder, not a file"),
+    (["app", "--model", "not-a-model"], "not-a-model: not a saved model (no config.json)"),
     (["train", "--data", "nowhere", "-o", "run"], "nowhere: no such file or folder"),
-    (["train", "--data", "photos", "-o", "run", "--config", "nothing.json"], "nothing.json"),
     (["train", "--data", "photos", "-o", "run", "--config", "bad.json"], "unknown VAE settings"),
     (["evaluate", "not-a-model", "--data", "photos", "--no-kid"], "not-a-model: not a saved"),
     (["explore", "--data", "nowhere", "-o", "report"], "nowhere: not a folder or a zip"),
-    (["explore", "--data", "photos", "-o", "file/report"], "file/report: Not a directory"),
     (["train-faces", "--faces", "photos", "--photos", "nowhere.zip", "--boxes", "bad.json",
       "-o", "finder.safetensors"], "nowhere.zip: no such file or folder"),
     (["train-faces", "--faces", "photos", "--photos", "photos", "--boxes", "bad.json",
@@ -117,7 +153,11 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize("args, message", BAD_INPUT)
-def test_bad_input_ends_in_one_line_without_a_traceback(workspace, capsys, args, message):
+def test_bad_input_ends_in_one_line_without_a_traceback(workspace, capsys, monkeypatch, args,
+                                                          message):
+    from kitten_mixer.webapp import launch
+
+    monkeypatch.setattr(launch, "run_app", lambda *args: pytest.fail("the app started"))
     try:
         status, refused_by_argparse = main(args), False
     except SystemExit as stop:
@@ -148,8 +188,74 @@ def test_every_command_that_writes_takes_o_out(command, capsys):
     assert stop.value.code == 0 and "-o OUT, --out OUT" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", [[], ["evaluate"], ["app"]])
+@pytest.mark.parametrize("command", [[], ["evaluate"], ["app"], ["gallery"]])
 def test_help_everywhere_else(command, capsys):
     with pytest.raises(SystemExit) as stop:
         main([*command, "--help"])
     assert stop.value.code == 0 and "usage: kitten-mixer" in capsys.readouterr().out
+
+
+def _mix(tmp_path, *cats, out="m.gif"):
+    status = main(["mix", *cats, "--steps", "3", "--zoom", "1", "-o", str(tmp_path / out)])
+    return status, (tmp_path / out).read_bytes() if status == 0 else None
+
+
+def test_mix_takes_the_shipped_gallery_cats_by_id(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    demo = _mix(tmp_path, "--demo", out="demo.gif")
+    assert demo[0] == 0
+    assert _mix(tmp_path, "7078", "13660") == demo  # the demo's cats are the gallery's first two
+    assert _mix(tmp_path, "cat:7078", "cat:13660") == demo
+    status, other = _mix(tmp_path, "7078", "3896")
+    assert status == 0 and other != demo[1]
+    assert main(["mix", "7078", "13660", "--steps", "4", "--zoom", "1", "-o", "s.png"]) == 0
+    with Image.open(tmp_path / "s.png") as strip:
+        assert strip.size == (4 * 66 + 2, 68)  # codes, not photos: no photo at the ends
+    write_photos(tmp_path / "photos", 1)
+    assert main(["mix", "photos/cat000.png", "13660", "--steps", "3", "-o", "p.gif"]) == 0
+    capsys.readouterr()
+
+    (tmp_path / "7078").write_text("a file named like a gallery cat")
+    assert main(["mix", "7078", "13660", "-o", "m.gif"]) == 2  # the file wins, and is no photo
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == ("kitten-mixer: note: 7078 is the file here, not the gallery's cat 7078 "
+                      "(write cat:7078 for the cat)")
+    assert err[-1] == "kitten-mixer: error: 7078: not an image Pillow can read"
+    assert _mix(tmp_path, "cat:7078", "13660") == demo
+
+
+def test_gallery_lists_the_ids_mix_takes(tmp_path, capsys):
+    assert main(["gallery", "-o", str(tmp_path / "sheet.png")]) == 0
+    heading, *rows, wrote = capsys.readouterr().out.splitlines()
+    assert heading.startswith("120 cats in the gallery of the shipped model (mix two: "
+                              "kitten-mixer mix 7078 ")
+    ids = [row.split() for row in rows]
+    assert len(ids) == 12 and all(len(row) == 10 for row in ids)
+    assert ids[0][:2] == ["7078", "13660"] and len({i for row in ids for i in row}) == 120
+    with Image.open(tmp_path / "sheet.png") as sheet:
+        assert sheet.size == (10 * 66 + 2, 12 * 66 + 2)  # one row of faces per row of ids
+    assert wrote == f"wrote {tmp_path / 'sheet.png'} (their faces, row by row as listed)"
+
+
+def test_the_app_checks_its_gallery_and_model_before_starting(workspace, monkeypatch):
+    from kitten_mixer.webapp import launch
+
+    started = []
+    monkeypatch.setattr(launch, "run_app", lambda *args: started.append(args) or 0)
+    assert main(["app", "--gallery", "photos", "--port", "8600"]) == 0
+    assert started == [(8600, "photos", None)]
+    with zipfile.ZipFile("photos.zip", "w") as archive:
+        archive.write("photos/cat000.png")
+    assert main(["app", "--gallery", "photos.zip"]) == 0 and len(started) == 2
+
+
+def test_help_tells_the_truth(capsys):
+    for command in ([], ["app"], ["mix"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "in your browser" not in text  # the app prints its address; it opens nothing
+    assert "serve the web app; open the address it prints" in text
+    assert "It prints the address to open in a browser" in text
+    assert "the first cat: a photo, or a gallery cat's id" in text
+    assert "`kitten-mixer mix 7078 13660 -o morph.gif` needs no photo" in text
