@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import zipfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from postgres import PostgresServer
+from postgres import postgres_server as _postgres_server
 
 from kitten_mixer import VAE, VAEConfig
+from kitten_mixer.images import png_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 CATS_ZIP = REPO.parent / "shared" / "data" / "cats.zip"
@@ -80,3 +84,57 @@ def tiny_faces() -> torch.Tensor:
 
 
 needs_cats = pytest.mark.skipif(not CATS_ZIP.is_file(), reason="../shared/data/cats.zip absent")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    """A throwaway PostgreSQL server for the whole run (tests/postgres.py): skips without
+    PostgreSQL, fails under CI=true."""
+    yield from _postgres_server()
+
+
+class Clock:
+    """A clock for the kitten store that moves on by `step` at each reading, and on demand."""
+
+    def __init__(self, start: datetime = datetime(2025, 5, 1, 12, tzinfo=timezone.utc),
+                 step: timedelta = timedelta(milliseconds=1)):
+        self.time, self.step = start, step
+
+    def __call__(self) -> datetime:
+        self.time += self.step
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += timedelta(seconds=seconds)
+
+
+def kitten_png(seed: int = 0, size: int = 64, noise: bool = False) -> bytes:
+    """A PNG as a page shows a kitten: a generated face, or random pixels (which PNG cannot
+    compress: about 12 KB at 64x64)."""
+    if noise:
+        pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+        return png_bytes(Image.fromarray(pixels, "RGB"))
+    return png_bytes(fake_photo(seed, (size, size)))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def store_url(request, tmp_path: Path) -> str:
+    """An empty kitten store's URL: a SQLite file, and (slow) a database of its own on the
+    throwaway PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kittens.db'}"
+    return request.getfixturevalue("postgres_server").new_database()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(store_url: str, clock: Clock):
+    """An empty KittenStore on each backend, on the `clock` fixture's time."""
+    from kitten_mixer.store import KittenStore
+
+    with KittenStore.open(store_url, clock=clock) as opened:
+        yield opened

@@ -22,7 +22,7 @@ LAYERS = [
     ("data",),
     ("shipping",),
     ("mixer",),
-    ("evaluation", "explore", "ship", "training"),
+    ("evaluation", "explore", "ship", "store", "training"),
     ("webapp", "cli_inputs"),
     ("cli",),
 ]

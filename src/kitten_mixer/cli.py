@@ -24,6 +24,7 @@ from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS, morph_file
 from kitten_mixer.ship import ship_model, write_model_genes
 from kitten_mixer.shipping.genes import DEFAULT_GENES
 from kitten_mixer.storage import ModelFolder, read_config
+from kitten_mixer.store.cli import add_kittens_command
 from kitten_mixer.training import distributed
 from kitten_mixer.training.config import PRESETS, ExperimentConfig
 from kitten_mixer.training.experiment import run_experiment, stored_config
@@ -202,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--zoom", type=inputs.whole_number(1, MAX_ZOOM), default=1,
                    help="enlarge the faces (default: 1)")
     y.set_defaults(handler=_gallery)
+    add_kittens_command(commands)
     return parser
 
 
