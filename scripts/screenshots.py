@@ -1,21 +1,23 @@
-"""Take the README's screenshots of the app: a morph, the latent map with a cat's tooltip, and a
-second-generation kitten with its family.
+"""Take the README's screenshots of the app: a morph, the latent map with a cat's tooltip, a
+second-generation kitten with its family, and the nursery with a kitten shared in it.
 
     python scripts/screenshots.py [--out docs/images]
 
-Starts the app on a free loopback port, drives it in headless Chromium (Playwright), and
-writes app-morph.png, app-map.png and app-family.png.
+Starts the app on a free loopback port, with a kitten store of its own in a temporary folder,
+drives it in headless Chromium (Playwright), and writes app-morph.png, app-map.png,
+app-family.png and app-nursery.png.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import tempfile
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-from kitten_mixer.webapp.launch import serve_in_background
+from kitten_mixer.webapp.launch import app_environment, serve_in_background
 from kitten_mixer.webapp.texts import TEXTS
 
 
@@ -26,7 +28,10 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    with serve_in_background() as server:
+    store = tempfile.TemporaryDirectory(prefix="kitten-mixer-screenshots-")
+    env = app_environment(data_dir=store.name)
+    env.pop("KITTEN_MIXER_DB", None)
+    with store, serve_in_background(env) as server:
         server.wait_healthy()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium,
@@ -60,14 +65,18 @@ def main() -> None:
             page.get_by_role("tab").nth(0).click()
             breed_a_second_generation(page, args.language)
             page.screenshot(path=str(args.out / "app-family.png"))
+            share_in_the_nursery(page, args.language)
+            page.screenshot(path=str(args.out / "app-nursery.png"))
             browser.close()
         print(f"wrote {args.out / 'app-morph.png'}, {args.out / 'app-map.png'}"
-              f"{'' if found else ' (no tooltip caught)'} and {args.out / 'app-family.png'}")
+              f"{'' if found else ' (no tooltip caught)'}, {args.out / 'app-family.png'} "
+              f"and {args.out / 'app-nursery.png'}")
 
 
 def breed_a_second_generation(page: Page, language: str) -> None:
     """From the two cats chosen: keep a step of their morph (#k1); keep the mix of two other
-    cats (#k2); keep a step of the morph of #k1 and #k2 (#k3); then show the family tab."""
+    cats (#k2); keep a step of the morph of #k1 and #k2 (#k3); then show the family tab. (The
+    kittens are named after their ids in the store: #k1 and so on name them here only.)"""
     select, remove = (TEXTS[key][language] for key in ("select", "remove"))
     buttons = page.get_by_role("button", name=select, exact=True)
 
@@ -102,10 +111,22 @@ def breed_a_second_generation(page: Page, language: str) -> None:
     remove_all()
     family = page.get_by_role("tab", name=TEXTS["family"][language])
     family.click()
-    page.get_by_text("#k3", exact=True).first.wait_for()
+    page.get_by_text(TEXTS["grandparents"][language], exact=True).first.wait_for()
     family.hover()
     page.mouse.wheel(0, 340)  # the tabs to the top: the three kittens' families in view
     page.wait_for_timeout(5000)  # the toasts fade away
+
+
+def share_in_the_nursery(page: Page, language: str) -> None:
+    """Share the newest kitten (#k3) and the first (#k1) in the nursery, and show it."""
+    for toggle in (0, 2):
+        page.get_by_text(TEXTS["public"][language], exact=True).nth(toggle).click()
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(800)
+    nursery = page.get_by_role("tab", name=TEXTS["nursery"][language])
+    nursery.click()
+    page.get_by_text(TEXTS["nursery_help"][language]).wait_for()
+    page.wait_for_timeout(1500)
 
 
 if __name__ == "__main__":

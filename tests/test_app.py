@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import re
 import string
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +19,7 @@ from conftest import fake_photo, same_pixels_but_rounding
 from PIL import Image
 
 from kitten_mixer.images import png_bytes
+from kitten_mixer.store import KittenStore
 from kitten_mixer.webapp import core, share
 from kitten_mixer.webapp.family import family_tree, parents_line, percents
 from kitten_mixer.webapp.launch import SCRIPT, app_environment, streamlit_command
@@ -27,6 +30,17 @@ from kitten_mixer.webapp.visitor import MAX_CHOSEN, Key, Notes, Visitor
 @pytest.fixture(scope="module")
 def resources() -> core.Resources:
     return core.load_resources()
+
+
+@pytest.fixture
+def store(tmp_path) -> KittenStore:
+    with KittenStore.open(folder=tmp_path) as store:
+        yield store
+
+
+def keeper(resources: core.Resources, store: KittenStore, state: dict | None = None) -> Visitor:
+    """A visitor who keeps kittens in `store`."""
+    return Visitor({} if state is None else state, resources, lambda: store)
 
 
 @dataclass
@@ -237,19 +251,26 @@ def test_whole_percents_add_up_to_100():
     assert sum(percents([0.29, 0.71])) == 100
 
 
-def test_kept_kittens_are_named_in_order_and_know_their_parents(resources):
-    visitor = Visitor({}, resources)
+def test_kept_kittens_are_stored_and_know_their_parents(resources, store):
+    visitor = keeper(resources, store)
     a, b, c = (cat.key for cat in resources.cats[:3])
     visitor.choose(a)
     visitor.choose(b)
     visitor.turn_page(2)
     first = visitor.keep_step(4, 11)  # 40% of the way from a to b
-    assert (first.key, first.name, first.origin) == ("c:1", "#k1", "kept")
+    assert first.key.startswith("s:") and first.name == "#" + first.key[2:8]
+    assert first.origin == "kept" and visitor.token is not None
     assert parents_line(first, "tuned") == "60% 7078 + 40% 13660"
     assert visitor.all_cats()[0] is first and visitor.state["page"] == 0
     frames = core.morph(resources, *visitor.chosen_cats(), 11).frames
     assert np.array_equal(pixels(first.face), pixels(frames[4]))  # the step's own pixels
-    assert visitor.keep_step(4, 11) is first and visitor.state["kept"] == 1  # kept once
+    assert visitor.keep_step(4, 11) is first  # kept once
+    [kitten] = store.mine(visitor.token)  # in the store, as the page showed it
+    assert kitten.id == first.key[2:] and torch.equal(kitten.code, first.code)
+    assert [(p.kind, p.ref, round(p.share, 6)) for p in kitten.parents] == \
+        [("gallery", "7078", 0.6), ("gallery", "13660", 0.4)]
+    assert kitten.model == resources.model_digest and kitten.genes == {}
+    assert np.array_equal(pixels(Image.open(io.BytesIO(kitten.picture))), pixels(first.face))
     mixed = visitor.keep_blend([75, 25])  # the mix slider's kitten at 25%
     assert parents_line(mixed, "tuned") == "75% 7078 + 25% 13660"
     visitor.choose(c)
@@ -257,12 +278,15 @@ def test_kept_kittens_are_named_in_order_and_know_their_parents(resources):
     assert parents_line(blend, "tuned") == "34% 7078 + 33% 13660 + 33% 3896"
     tuned = visitor.keep_tuned(a, {0: 1.5})
     assert tuned.tuned and parents_line(tuned, "ajustado") == "7078, ajustado"
-    assert [cat.name for cat in visitor.kept()] == ["#k4", "#k3", "#k2", "#k1"]
+    assert store.get(tuned.key[2:]).genes == {0: 1.5}
+    assert visitor.kept() == [tuned, blend, mixed, first]
+    assert [kitten.id for kitten in store.mine(visitor.token)] == \
+        [cat.key[2:] for cat in visitor.kept()]
     assert len(visitor.all_cats()) == 124
 
 
-def test_a_second_generation_has_kittens_for_parents(resources):
-    visitor = Visitor({}, resources)
+def test_a_second_generation_has_kittens_for_parents(resources, store):
+    visitor = keeper(resources, store)
     a, b, c, d = (cat.key for cat in resources.cats[:4])
     for key in (a, b):
         visitor.choose(key)
@@ -277,24 +301,72 @@ def test_a_second_generation_has_kittens_for_parents(resources):
     visitor.choose(k1.key)
     visitor.choose(k2.key)
     k3 = visitor.keep_step(3, 11)
-    assert parents_line(k3, "tuned") == "70% #k1 + 30% #k2"
+    assert parents_line(k3, "tuned") == f"70% {k1.name} + 30% {k2.name}"
     tree = family_tree(k3, visitor.cat)
     assert [[r.cat.name for r in row] for row in tree] == \
-        [["#k3"], ["#k1", "#k2"], ["7078", "13660", "3896", "15416"]]
+        [[k3.name], [k1.name, k2.name], ["7078", "13660", "3896", "15416"]]
     assert [r.percent for r in tree[2]] == [80, 20, 50, 50]
-    assert [r.child.name for r in tree[2]] == ["#k1", "#k1", "#k2", "#k2"]
+    assert [r.child.name for r in tree[2]] == [k1.name, k1.name, k2.name, k2.name]
     alone = family_tree(resources.cats[0], visitor.cat)  # a gallery cat has no parents
     assert len(alone) == 1 and alone[0][0].cat is resources.cats[0]
+    # another visitor sees the same family, read from the store
+    other = keeper(resources, store)
+    assert share.open_link({"k": k3.key[2:]}, other) is None
+    tree = family_tree(other.cat(k3.key), other.relative)
+    assert [[r.cat.name for r in row] for row in tree][1:] == \
+        [[k1.name, k2.name], ["7078", "13660", "3896", "15416"]]
+    assert torch.equal(other.cat(k3.key).code, k3.code)
+    # deleted, a parent reads as withdrawn, here and in the store
+    assert not other.delete(k1.key) and visitor.delete(k1.key)
+    assert k1.key not in visitor.own and visitor.chosen == [k2.key]
+    for cat in (visitor.cat(k3.key), keeper(resources, store).find_stored(k3.key[2:])):
+        assert [p.kind for p in cat.parents] == ["withdrawn", "cat"]
+        assert parents_line(cat, "tuned", {"withdrawn": "withdrawn"}) == \
+            f"70% withdrawn + 30% {k2.name}"
+    tree = family_tree(other.cat(k3.key), other.relative)  # known before: asked again
+    assert tree[1][0].cat is None and tree[1][1].cat.name == k2.name
 
 
-def test_keeping_a_new_kitten_keeps_its_place_and_key(resources):
-    visitor = Visitor({}, resources)
+def test_a_reload_brings_back_the_visitors_kittens(resources, store):
+    visitor = keeper(resources, store)
+    visitor.choose(resources.cats[0].key)
+    visitor.choose(resources.cats[1].key)
+    kittens = [visitor.keep_step(step, 11) for step in (2, 5, 8)]
+    again = Visitor({}, resources, lambda: store, cookie=visitor.token)  # a new session
+    assert again.kept() == []
+    again.read_mine()
+    assert [cat.key for cat in again.kept()] == [cat.key for cat in reversed(kittens)]
+    assert all(torch.equal(a.code, b.code) and np.array_equal(pixels(a.face), pixels(b.face))
+               for a, b in zip(again.kept(), reversed(kittens)))
+    stranger = Visitor({}, resources, lambda: store, cookie="not a token")
+    stranger.read_mine()
+    assert stranger.token is None and stranger.kept() == [] and stranger.mine() == []
+
+
+def test_keeping_a_new_kitten_or_an_upload_keeps_its_place(resources, store):
+    visitor = keeper(resources, store)
     kittens = visitor.draw_kittens(3, seed=4)
-    kept = visitor.keep_new_kitten(kittens[1].key)
-    assert (kept.key, kept.name, kept.origin) == (kittens[1].key, "#k1", "kept")
+    visitor.choose(kittens[1].key)
+    kept = visitor.keep_own(kittens[1].key)
+    assert kept.key.startswith("s:") and kept.origin == "kept"
     assert visitor.all_cats()[:3] == [kittens[0], kept, kittens[2]]
-    assert visitor.keep_new_kitten(kept.key) is None  # kept already
-    assert visitor.keep_new_kitten(resources.cats[0].key) is None  # not a new kitten
+    assert visitor.chosen == [kept.key] and visitor.cat(kittens[1].key) is kept
+    assert visitor.keep_own(kept.key) is None  # kept already
+    assert visitor.keep_own(resources.cats[0].key) is None  # not a new kitten
+    photo = File("1", "noise.png", png_bytes(fake_photo(3, (200, 150))))
+    upload = visitor.take_uploads([photo])[0][0][1].cat
+    visitor.choose(upload.key)
+    visitor.choose(kittens[0].key)
+    child = visitor.keep_blend([1, 1, 1])  # an upload and a new kitten among its parents
+    assert [p.kind for p in store.get(child.key[2:]).parents] == ["kitten", "upload", "kitten"]
+    assert visitor.cat(kittens[0].key).origin == "kept"  # the new kitten was kept first
+    assert visitor.cat(upload.key) is upload  # the upload was not
+    stored_upload = visitor.keep_own(upload.key)
+    assert stored_upload.photo and visitor.cat(upload.key) is stored_upload
+    picture = Image.open(io.BytesIO(store.get(stored_upload.key[2:]).picture))
+    decoded = resources.mixer.decode(upload.code)[0]  # the model's face, not the photo's
+    assert np.array_equal(pixels(picture), pixels(decoded))
+    assert share.link(visitor)["b"] == f"k.{stored_upload.key[2:]}"
 
 
 def test_a_link_holds_what_the_page_shows_and_opens_it_again(resources):
@@ -316,22 +388,59 @@ def test_a_link_holds_what_the_page_shows_and_opens_it_again(resources):
                       "method": "linear", "t": "0.4", "w": "50,0,25", "g": "1.5,0,0,-0.3",
                       "tune": "b"}
     opened = Visitor({}, resources)
-    assert share.open_link(params, opened)
+    assert share.open_link(params, opened) is None
     assert share.link(opened) == params
     assert opened.chosen == keys and opened.state["gene-3"] == -0.3 and opened.ratio == 40
     assert opened.gene_values() == visitor.gene_values() == {0: 1.5, 3: -0.3}
     assert opened.tuned_key == keys[1] and opened.genes_open  # the genes' panel, open
 
 
-def test_uploads_and_kept_kittens_do_not_travel_in_a_link(resources):
-    visitor = Visitor({}, resources)
+def test_uploads_do_not_travel_in_a_link_and_kept_kittens_do(resources, store):
+    visitor = keeper(resources, store)
     visitor.choose(resources.cats[0].key)
     visitor.choose(resources.cats[1].key)
     kitten = visitor.keep_step(5, 11)
+    kitten_id = kitten.key[2:]
     visitor.remove(resources.cats[1].key)
     visitor.choose(kitten.key)
-    assert not share.can_travel(visitor.chosen, resources)
-    assert share.link(visitor) == {}
+    assert share.can_travel(visitor.chosen, resources)
+    assert share.link(visitor) == {"a": "7078", "b": f"k.{kitten_id}", "t": "0.5"}
+    visitor.remove(resources.cats[0].key)
+    assert share.link(visitor) == {"k": kitten_id}  # one kitten alone
+    photo = File("1", "noise.png", png_bytes(fake_photo(3, (200, 150))))
+    upload = visitor.take_uploads([photo])[0][0][1].cat
+    visitor.choose(upload.key)
+    assert not share.can_travel(visitor.chosen, resources) and share.link(visitor) == {}
+    opened = keeper(resources, store)
+    assert share.open_link({"a": "7078", "b": f"k.{kitten_id}", "t": "0.5"}, opened) is None
+    assert opened.chosen == [resources.cats[0].key, kitten.key]
+    assert torch.equal(opened.chosen_cats()[1].code, kitten.code)
+
+
+@pytest.mark.parametrize("params", [
+    {"k": "AAAAAAAAAAAAAAAA"}, {"a": "7078", "b": "k.AAAAAAAAAAAAAAAA"},
+    {"a": "k.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}])
+def test_a_link_to_a_kitten_no_one_has_opens_the_plain_page(resources, store, params):
+    state = {}
+    visitor = keeper(resources, store, state)
+    before = dict(state)
+    assert share.open_link(params, visitor) == "link_gone"
+    assert state == before
+
+
+@pytest.mark.parametrize("params", [
+    {"k": "x" * 101}, {"k": "<script>"}, {"a": "k."}, {"a": "k.a b"}, {"k": "", "a": "7078"},
+    {"a": "7078", "b": "k.AAAAAAAAAAAAAAAA", "t": "0.33"}, {"a": "7078", "t": "9" * 200},
+    {"a": "k.AAAAAAAAAAAAAAAA", "b": "k.AAAAAAAAAAAAAAAA"}])
+def test_a_malformed_kitten_link_is_bad_before_the_store_is_asked(resources, params):
+    def no_store():
+        raise AssertionError("the store was asked")
+
+    state = {}
+    visitor = Visitor(state, resources, no_store)
+    before = dict(state)
+    assert share.open_link(params, visitor) == "link_bad"
+    assert state == before
 
 
 @pytest.mark.parametrize("params", [
@@ -351,15 +460,15 @@ def test_a_bad_link_leaves_the_page_plain(resources, params):
     state = {}
     visitor = Visitor(state, resources)
     before = dict(state)
-    assert not share.open_link(params, visitor)
+    assert share.open_link(params, visitor) == "link_bad"
     assert state == before
 
 
 def test_a_bad_link_keeps_a_good_language_and_unknown_parameters_are_ignored(resources):
     visitor = Visitor({}, resources)
-    assert not share.open_link({"lang": "en", "a": "nobody"}, visitor)
+    assert share.open_link({"lang": "en", "a": "nobody"}, visitor) == "link_bad"
     assert visitor.language == "en" and visitor.chosen == []
-    assert share.open_link({"a": "7078", "utm_source": "mail"}, visitor)
+    assert share.open_link({"a": "7078", "utm_source": "mail"}, visitor) is None
     assert visitor.chosen == [resources.cats[0].key]
 
 
@@ -367,8 +476,9 @@ def test_a_new_visitor_has_the_plain_pages_settings(resources):
     state = {}
     visitor = Visitor(state, resources)
     genes = len(resources.genes)
-    assert state == {"language": "es", "chosen": [], "page": 0, "own": {}, "kept": 0,
-                     "uploads": {}, "steps": 11, "ratio": 50,
+    assert state == {"language": "es", "chosen": [], "page": 0, "own": {}, "uploads": {},
+                     "others": {}, "stored_as": {}, "nursery_page": 0, "mine_page": 0,
+                     "steps": 11, "ratio": 50,
                      **{f"share-{i}": 50 for i in range(MAX_CHOSEN)},
                      **{f"gene-{i}": 0.0 for i in range(genes)}}
     assert (visitor.language, visitor.steps, visitor.method, visitor.ratio) == \
@@ -402,8 +512,8 @@ def test_genes_are_set_reset_and_folded_away(resources):
     assert all(visitor.state[Key.gene(i)] == 0.0 for i in range(visitor.gene_count))
 
 
-def test_actions_leave_notes_for_the_next_page_run_once(resources):
-    visitor = Visitor({}, resources)
+def test_actions_leave_notes_for_the_next_page_run_once(resources, store):
+    visitor = keeper(resources, store)
     assert visitor.take_notes() == Notes() and not visitor.has_news()
     a, b = (cat.key for cat in resources.cats[:2])
     visitor.choose(a)
@@ -411,12 +521,12 @@ def test_actions_leave_notes_for_the_next_page_run_once(resources):
     visitor.act(visitor.keep_step, 3, 11)
     visitor.act(visitor.draw_kittens, 2)  # a random seed
     assert visitor.has_news()
-    assert visitor.take_notes() == Notes(kept="#k1", kittens=2)
+    assert visitor.take_notes() == Notes(kept=visitor.kept()[0].name, kittens=2)
     assert visitor.take_notes() == Notes() and not visitor.has_news()
     visitor.act(visitor.keep_tuned, "g:no-such-cat", {0: 1.0})  # fails: said, not raised
     visitor.note_bad_link()
     assert visitor.has_news()
-    assert visitor.take_notes() == Notes(failure="AttributeError", link_bad=True)
+    assert visitor.take_notes() == Notes(failure="AttributeError", link="link_bad")
     assert visitor.first_run() and not visitor.first_run()  # the link is opened once
 
 
@@ -424,3 +534,27 @@ def test_link_ids_are_short_names_when_they_are_unique(resources):
     assert resources.link_ids[resources.cats[0].key] == "7078"
     assert len(set(resources.link_ids.values())) == len(resources.cats)
     assert all(re.fullmatch(r"[\w.-]+", link_id) for link_id in resources.link_ids.values())
+
+
+def test_the_page_loads_the_store_only_when_it_needs_it():
+    """The kitten store's package (and SQLAlchemy) load on the store's first use: not with the
+    page's modules, so the first page of a server costs what it did."""
+    modules = ["visitor", "share", "page", "kittens", "breeding", "stored", "own", "launch"]
+    code = ("import sys\n" + "".join(f"import kitten_mixer.webapp.{m}\n" for m in modules)
+            + "print(sorted(m for m in ('sqlalchemy', 'kitten_mixer.store') if m in sys.modules))")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert found.stdout.strip() == "[]"
+
+
+def test_a_kitten_drawn_by_another_model_is_encoded_again_from_its_picture(resources, store):
+    cat = resources.cats[7]
+    face = resources.mixer.decode(cat.code)[0]
+    kitten = store.keep("C" * 32, cat.code * 0.5, (), {}, "another-model", png_bytes(face))
+    visitor = keeper(resources, store)
+    assert share.open_link({"k": kitten.id}, visitor) is None
+    shown = visitor.chosen_cats()[0]
+    assert np.array_equal(pixels(shown.face), pixels(face))  # shown as it was kept
+    assert torch.allclose(shown.code, resources.mixer.encode(face, find=False)[0])
+    assert not torch.allclose(shown.code, kitten.code)  # not the other model's code
+    assert visitor.take_notes() == Notes(redrawn=True)

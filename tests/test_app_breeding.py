@@ -5,6 +5,7 @@ several times, so all are marked slow."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -19,6 +20,7 @@ from test_app_page import (
     texts_of,
 )
 from test_app_page import app as app  # noqa: F401 (the fixture: the app's first page)
+from test_app_page import store_folder as store_folder  # noqa: F401 (autouse: a store each)
 
 from kitten_mixer.mixer import DEFAULT_MODEL
 from kitten_mixer.webapp.launch import SCRIPT
@@ -35,8 +37,15 @@ def captioned(app: AppTest, caption: str) -> set[str]:
         (picture.url for picture in image.proto.imgs), image.captions) if c == caption}
 
 
+def kept(app: AppTest) -> list:
+    """The visitor's kept kittens (in the store), newest first."""
+    return [cat for cat in app.session_state["own"].values() if cat.origin == "kept"]
+
+
 def kept_names(app: AppTest) -> list[str]:
-    return [cat.name for cat in app.session_state["own"].values() if cat.origin == "kept"]
+    names = [cat.name for cat in kept(app)]
+    assert all(re.fullmatch(r"#[\w-]{6}", name) for name in names), names
+    return names
 
 
 def choose(app: AppTest, *keys: str) -> AppTest:
@@ -56,14 +65,14 @@ def test_a_step_and_the_mix_kitten_can_be_kept(app):
     a, b = choose_two(app)
     assert app.button(key="keep-step-4").label == TEXTS["keep_step"]["es"]
     click(app, "keep-step-4")
-    assert kept_names(app) == ["#k1"]
-    assert TEXTS["kept"]["es"].format(name="#k1") in [toast.value for toast in app.toast]
-    assert select_buttons(app)[0].key == "select-c:1"  # first in the gallery
+    [first] = kept_names(app)
+    assert TEXTS["kept"]["es"].format(name=first) in [toast.value for toast in app.toast]
+    assert select_buttons(app)[0].key == f"select-{kept(app)[0].key}"  # first in the gallery
     assert "60% 7078 + 40% 13660" in captions_of(app)  # its card names its parents
     app.slider(key="ratio").set_value(20).run()
     click(app, "keep-mix")
     assert app.button(key="keep-mix").label == TEXTS["keep"]["es"]
-    assert kept_names(app) == ["#k2", "#k1"]
+    assert kept_names(app)[1:] == [first]
     assert "80% 7078 + 20% 13660" in captions_of(app)
     assert app.session_state["chosen"] == [a, b]
 
@@ -73,7 +82,8 @@ def test_a_new_kitten_can_be_kept(app):
     click(app, "kittens")
     kitten = next(iter(app.session_state["own"]))
     click(app, f"keep-{kitten}")
-    assert kept_names(app) == ["#k1"] and select_buttons(app)[0].key == f"select-{kitten}"
+    assert len(kept_names(app)) == 1  # it keeps its place, under its key in the store
+    assert select_buttons(app)[0].key == f"select-{kept(app)[0].key}"
     assert f"keep-{kitten}" not in [b.key for b in app.button]
     assert TEXTS["kind_kitten"]["es"] in captions_of(app)
 
@@ -88,18 +98,21 @@ def test_kept_kittens_breed_a_second_generation_with_its_family(app):
     choose(app, third, fourth)
     click(app, "keep-mix")
     remove_all(app)
-    choose(app, "c:1", "c:2")
+    k2, k1 = kept(app)
+    choose(app, k1.key, k2.key)
     assert sum(1 for b in app.get("download_button") if b.label == "PNG") == STEPS + 2
     click(app, "keep-step-7")
-    assert kept_names(app) == ["#k3", "#k2", "#k1"]
-    assert "30% #k1 + 70% #k2" in captions_of(app)
-    assert TEXTS["link_local"]["es"] in texts_of(app)  # kept kittens do not travel
-    assert app.query_params == {}
+    assert len(kept_names(app)) == 3
+    k3 = kept(app)[0]
+    assert f"30% {k1.name} + 70% {k2.name}" in captions_of(app)
+    assert TEXTS["link_local"]["es"] not in texts_of(app)  # kept kittens travel
+    assert app.query_params == {"a": f"k.{k1.key[2:]}", "b": f"k.{k2.key[2:]}", "t": "0.5"}
     app.session_state["view"] = TEXTS["family"]["es"]
     ran(app)
     captions = captions_of(app)
-    assert {"#k3", "#k1 · 30% de #k3", "#k2 · 70% de #k3", "7078 · 80% de #k1",
-            "13660 · 20% de #k1", "3896 · 50% de #k2", "15416 · 50% de #k2"} <= set(captions)
+    assert {k3.name, f"{k1.name} · 30% de {k3.name}", f"{k2.name} · 70% de {k3.name}",
+            f"7078 · 80% de {k1.name}", f"13660 · 20% de {k1.name}",
+            f"3896 · 50% de {k2.name}", f"15416 · 50% de {k2.name}"} <= set(captions)
 
 
 def ran(app: AppTest) -> AppTest:
@@ -136,7 +149,7 @@ def test_genes_tune_a_chosen_cat_and_reset_puts_them_back(app):
     assert "7078, ajustado" in image_captions(app)
     assert app.query_params["g"] == "2,0,0,0,-1.5"
     click(app, "keep-tuned")
-    assert kept_names(app) == ["#k1"] and "7078, ajustado" in [c.value for c in app.caption]
+    assert len(kept_names(app)) == 1 and "7078, ajustado" in [c.value for c in app.caption]
     click(app, "tune-reset")
     open_genes(app)  # AppTest does not send the panel's state back as a browser does
     assert all(s.value == 0 for s in app.slider if s.key.startswith("gene-"))
@@ -171,7 +184,7 @@ def test_three_or_four_cats_blend_in_their_shares(app):
 
 
 def opened(query: dict[str, str]) -> AppTest:
-    """The page opened by a link with these query parameters."""
+    """The page opened by a link with these query parameters (in a new session)."""
     app = AppTest.from_file(str(SCRIPT), default_timeout=120)
     app.query_params.update(query)
     return ran(app)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kitten_mixer.webapp.launch import serve_in_background
+from kitten_mixer.webapp.launch import app_environment, serve_in_background
 
 pytestmark = pytest.mark.browser
 
@@ -29,12 +29,14 @@ LABELS = """() => [...document.querySelectorAll("button [data-testid='stMarkdown
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("no chromium: scripts/test installs it")
         pytest.skip("no chromium on this machine (scripts/test installs it)")
-    with serve_in_background() as app:
+    env = app_environment(data_dir=tmp_path_factory.mktemp("store"))  # a store of its own
+    env.pop("KITTEN_MIXER_DB", None)
+    with serve_in_background(env) as app:
         app.wait_healthy(60)
         yield app.url
 

@@ -38,8 +38,17 @@ def start() -> AppTest:
     return app
 
 
+@pytest.fixture(autouse=True)
+def store_folder(monkeypatch, tmp_path) -> Path:
+    """Every page of these tests keeps its kittens in a store of its own (none is made until
+    the page needs it)."""
+    monkeypatch.delenv("KITTEN_MIXER_DB", raising=False)
+    monkeypatch.setenv("KITTEN_MIXER_DATA", str(tmp_path / "store"))
+    return tmp_path / "store"
+
+
 @pytest.fixture
-def app(monkeypatch) -> AppTest:
+def app(monkeypatch, store_folder) -> AppTest:
     monkeypatch.delenv("KITTEN_MIXER_GALLERY", raising=False)
     monkeypatch.delenv("KITTEN_MIXER_MODEL", raising=False)
     return start()

@@ -1,6 +1,6 @@
-"""The page's breeding tools: a blend of up to four cats, a cat's genes, and the family of the
-kittens a visitor kept. Widgets and layout only: what they compute is in core.py, the rules
-for keeping in visitor.py, the trees in family.py.
+"""The page's breeding tools: a blend of up to four cats and a cat's genes. Widgets and layout
+only: what they compute is in core.py, the rules for keeping in own.py (the kept kittens and
+their families are drawn by kittens.py).
 
 The blend and the genes are fragments: moving one of their sliders runs only them (their
 preview and the page's link), not the whole page with its morph and gallery.
@@ -12,10 +12,9 @@ import streamlit as st
 
 from kitten_mixer.images import enlarge, png_bytes
 from kitten_mixer.webapp import core
-from kitten_mixer.webapp.family import family_tree, percents
+from kitten_mixer.webapp.family import percents
 from kitten_mixer.webapp.page import (
     face_png,
-    lineage,
     never_a_traceback,
     rerun_the_page_after_an_action,
     t,
@@ -26,7 +25,6 @@ from kitten_mixer.webapp.visitor import SHARE_STEP, Key, Visitor
 
 KITTEN_ZOOM = 3  # a single kitten is drawn larger than the morph's
 GENES_PER_ROW = 5
-FAMILY_COLUMNS = 8  # a family card's faces: the kitten, then its parents and grandparents
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
@@ -129,32 +127,3 @@ def _gene_sliders(visitor: Visitor, chosen: list[core.Cat]) -> None:
                  output_format="PNG")
         st.button(t("keep"), key="keep-tuned", on_click=visitor.act,
                   args=(visitor.keep_tuned, cat.key, values), disabled=not values)
-
-
-def family(visitor: Visitor) -> None:
-    """Each kept kitten, newest first, with its parents and grandparents and their shares."""
-    resources = visitor.resources
-    kept = visitor.kept()
-    if not kept:
-        st.info(t("family_empty"))
-        return
-    for kitten in kept:
-        with st.container(border=True):
-            rows = family_tree(kitten, visitor.cat)
-            # One column per cat, all of one width: a title row, then the faces.
-            relatives = [relative for row in rows for relative in row]
-            count = max(FAMILY_COLUMNS, len(relatives))
-            titles = st.columns(count)
-            start = 1
-            for title, row in zip(("parents", "grandparents"), rows[1:]):
-                titles[start].markdown(f"**{t(title)}**")
-                start += len(row)
-            faces = st.columns(count)
-            with faces[0]:
-                st.image(face_png(resources, kitten), caption=kitten.name, output_format="PNG")
-                st.caption(lineage(kitten))
-            for place, relative in zip(faces[1:], relatives[1:]):
-                caption = t("share_of", name=relative.cat.name, share=relative.percent,
-                            child=relative.child.name)
-                place.image(face_png(resources, relative.cat), caption=caption,
-                            output_format="PNG")

@@ -3,7 +3,8 @@ cats and uploads.
 
 Everything here is plain Python, so it can be tested and timed without a browser. The app
 loads one `Resources` per server (model, gallery cats, map, genes) and keeps each visitor's
-own cats (uploads, new kittens, kept kittens) in that visitor's session.
+own cats (uploads, new kittens) in that visitor's session and their kept kittens in the
+kitten store (stored.py).
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ GENE_REACH, GENE_STEP = 3.0, 0.1
 
 @dataclass(frozen=True)
 class Parent:
-    """One parent of a kept kitten: its cat's key and name, and its share of the kitten."""
+    """One parent of a kept kitten: its cat's key and name, and its share of the kitten. A
+    parent that is no cat to show has the key "" and its `kind` says why: "upload" (an
+    uploaded photo's cat, never stored) or "withdrawn" (a kitten its owner deleted)."""
 
     key: str
     name: str
     share: float
+    kind: str = "cat"
 
 
 @dataclass(frozen=True)
@@ -54,14 +58,15 @@ class Cat:
     """One cat the app can mix: its face (what the model sees) and its latent code."""
 
     key: str  # unique in a session: "g:<id>" gallery, "u:<hash>" upload ("u:<hash>:centre"
-    #           when the face was not sought), "k:<seed>:<i>" new
-    # kitten, "c:<n>" kept kitten (a kept new kitten keeps its "k:" key)
+    #           when the face was not sought), "k:<seed>:<i>" new kitten, "s:<id>" a kitten
+    #           in the store (kept by this visitor or by another)
     name: str
     code: torch.Tensor
     face: Image.Image
-    origin: str  # "gallery", "upload", "kitten" (new) or "kept"
+    origin: str  # "gallery", "upload", "kitten" (new) or "kept" (in the store)
     parents: tuple[Parent, ...] = ()  # a kept kitten's: the cats it was mixed or tuned from
     tuned: bool = False  # a kept kitten moved along the genes from its one parent
+    photo: bool = False  # a kept uploaded cat: its code and its face as the model draws it
 
     @property
     def digest(self) -> str:
@@ -84,6 +89,7 @@ class Resources:
     source: str  # "embedded" or the photo gallery's path
 
     def __post_init__(self):
+        self._model_digest: str | None = None
         self.codes = torch.stack([cat.code for cat in self.cats])
         try:  # new kittens need the sampler shipped beside the model
             self.mixer.sampler  # noqa: B018 (loads and caches it)
@@ -109,6 +115,31 @@ class Resources:
         """What tells these resources apart in a cache key: the model's folder and the
         gallery's source."""
         return str(self.mixer.folder), self.source
+
+    @property
+    def model_digest(self) -> str:
+        """A fingerprint of the model, stored with every kept kitten: a kitten drawn by another
+        model is encoded again from its picture before it mixes. Computed on first use (a
+        kitten kept or opened), not at start-up."""
+        if self._model_digest is None:
+            self._model_digest = model_digest(self.mixer)
+        return self._model_digest
+
+
+def model_digest(mixer: KittenMixer) -> str:
+    """A fingerprint of a model: of its saved files (the architecture and the weights), or of
+    its weights when it was not loaded from a folder."""
+    digest = hashlib.blake2b(digest_size=16)
+    folder = mixer.folder
+    if folder is not None and (folder / "model.safetensors").is_file():
+        for name in ("config.json", "model.safetensors"):
+            if (folder / name).is_file():
+                digest.update((folder / name).read_bytes())
+    else:
+        for name, tensor in mixer.model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return "blake2b:" + digest.hexdigest()
 
 
 def load_resources(model: str | os.PathLike | None = None,

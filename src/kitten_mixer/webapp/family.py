@@ -1,22 +1,16 @@
-"""Kept kittens: their short names, the line on their cards that names their parents with their
-shares, and their family trees. Plain Python, like the visitor's rules."""
+"""Kept kittens' families: the line on their cards that names their parents with their shares,
+and their family trees, which reach across visitors (a parent may be another visitor's kitten)
+and show a deleted parent as withdrawn. Plain Python, like the visitor's rules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import torch
-
-from kitten_mixer.webapp.core import Cat, Parent, Resources
+from kitten_mixer.webapp.core import Cat, Parent
 
 # How many generations a family tree shows: the kitten, its parents, their parents.
 GENERATIONS = 3
-
-
-def kept_name(number: int) -> str:
-    """The short name of a visitor's kitten kept `number`-th: "#k1", "#k2"..."""
-    return f"#k{number}"
 
 
 def percents(shares: Sequence[float]) -> list[int]:
@@ -33,32 +27,24 @@ def percents(shares: Sequence[float]) -> list[int]:
     return whole
 
 
-def parents_of(cats: Sequence[Cat], shares: Sequence[float]) -> tuple[Parent, ...]:
-    """The parents of a kitten mixed from cats in these shares (in proportion): those with a
-    share, in the order given."""
-    total = float(sum(shares))
-    return tuple(Parent(cat.key, cat.name, share / total)
-                 for cat, share in zip(cats, shares) if share > 0)
+def parent_name(parent: Parent, unnamed: Mapping[str, str]) -> str:
+    """A parent's name; one that is no cat to show (an upload, a withdrawn kitten) by its kind,
+    as `unnamed` words it in the page's language."""
+    return parent.name or unnamed.get(parent.kind, parent.kind)
 
 
-def kept_kitten(resources: Resources, number: int, code: torch.Tensor,
-                parents: tuple[Parent, ...], tuned: bool = False) -> Cat:
-    """The kitten kept `number`-th, drawn from its code."""
-    face = resources.mixer.decode(code)[0]
-    return Cat(f"c:{number}", kept_name(number), code, face, "kept", parents, tuned)
-
-
-def parents_line(cat: Cat, tuned: str) -> str:
+def parents_line(cat: Cat, tuned: str, unnamed: Mapping[str, str] | None = None) -> str:
     """What a kept kitten's card says of its parents: "60% 7078 + 40% 13660", one parent by its
     name, then `tuned` ("tuned" in the page's language) after a comma if it was tuned; "" for
     a cat without parents."""
     if not cat.parents:
         return ""
+    unnamed = unnamed or {}
     if len(cat.parents) == 1:
-        line = cat.parents[0].name
+        line = parent_name(cat.parents[0], unnamed)
     else:
         shares = percents([parent.share for parent in cat.parents])
-        line = " + ".join(f"{share}% {parent.name}"
+        line = " + ".join(f"{share}% {parent_name(parent, unnamed)}"
                           for share, parent in zip(shares, cat.parents))
     return f"{line}, {tuned}" if cat.tuned else line
 
@@ -66,23 +52,27 @@ def parents_line(cat: Cat, tuned: str) -> str:
 @dataclass(frozen=True)
 class Relative:
     """A cat in a family tree, with its share (in whole percent) of its child in the tree (none
-    for the root)."""
+    for the root). `cat` is None for a parent that cannot be shown: an uploaded photo (never
+    stored), a withdrawn kitten, a gallery cat this server does not have; `parent` says which."""
 
-    cat: Cat
+    cat: Cat | None
     percent: int = 100
     child: Cat | None = None
+    parent: Parent | None = None
 
 
 def family_tree(cat: Cat, lookup: Callable[[str], Cat | None],
                 generations: int = GENERATIONS) -> list[list[Relative]]:
     """The cat, then its parents, then theirs...: one row per generation, up to `generations`
-    rows, parents in the order of their children; cats without parents end their branch."""
+    rows, parents in the order of their children; cats without parents, and parents that
+    cannot be shown, end their branch."""
     rows = [[Relative(cat)]]
     while len(rows) < generations:
-        row = [Relative(parent_cat, percent, relative.cat) for relative in rows[-1]
+        row = [Relative(lookup(parent.key) if parent.key else None, percent, relative.cat,
+                        parent)
+               for relative in rows[-1] if relative.cat is not None
                for parent, percent in zip(relative.cat.parents,
-                                          percents([p.share for p in relative.cat.parents]))
-               if (parent_cat := lookup(parent.key)) is not None]
+                                          percents([p.share for p in relative.cat.parents]))]
         if not row:
             break
         rows.append(row)

@@ -48,9 +48,17 @@ def streamlit_command(port: int = 8501, address: str = "127.0.0.1") -> list[str]
 
 
 def app_environment(model: str | os.PathLike | None = None,
-                    gallery: str | os.PathLike | None = None) -> dict[str, str]:
-    """The environment that tells the app which model and gallery to load."""
+                    gallery: str | os.PathLike | None = None,
+                    data_dir: str | os.PathLike | None = None,
+                    db: str | None = None) -> dict[str, str]:
+    """The environment that tells the app which model and gallery to load, and where its
+    kitten store is: `db` a URL (KITTEN_MIXER_DB), else the SQLite store in `data_dir`
+    (KITTEN_MIXER_DATA); either left None keeps what this process's environment says."""
     env = dict(os.environ)
+    if data_dir is not None:
+        env["KITTEN_MIXER_DATA"] = str(Path(data_dir).expanduser().resolve())
+    if db is not None:
+        env["KITTEN_MIXER_DB"] = db
     # One thread per morph: Streamlit runs each visitor's page in its own thread, and torch's
     # own threads on top of those fight for the cores (decoding a morph took 156 ms with 2
     # threads against 11 ms with 1 while another job held a core).
@@ -69,10 +77,12 @@ def app_environment(model: str | os.PathLike | None = None,
 # ---- in the foreground: `kitten-mixer app` ------------------------------------------------------
 
 def run_app(port: int = 8501, gallery: str | os.PathLike | None = None,
-            model: str | os.PathLike | None = None, address: str = "127.0.0.1") -> int:
+            model: str | os.PathLike | None = None, address: str = "127.0.0.1",
+            data_dir: str | os.PathLike | None = None, db: str | None = None) -> int:
     """Serve the app until the server stops or this process is told to stop (SIGTERM, or
-    SIGINT: Ctrl+C), which it passes on to the server; returns the server's exit status."""
-    env = app_environment(model, gallery)
+    SIGINT: Ctrl+C), which it passes on to the server; returns the server's exit status.
+    `data_dir` and `db`: where the kitten store is (app_environment)."""
+    env = app_environment(model, gallery, data_dir, db)
     print(f"Kitten Mixer: http://{address}:{port} (Ctrl+C stops it)", flush=True)
     return wait_passing_stops(subprocess.Popen(streamlit_command(port, address), env=env))
 

@@ -1,12 +1,15 @@
 """The Kitten Mixer web app. Start it with `kitten-mixer app` (it runs this script in Streamlit).
 
 Layout and widgets only. The model, the gallery and its map are loaded once per server
-(st.cache_resource); each visitor's choices, settings, uploads, new and kept kittens live in
-that visitor's session, read and changed through a `Visitor` (visitor.py), and the page's link
-always holds what it shows (share.py). Settings come from the environment, which
-`kitten-mixer app` fills in: KITTEN_MIXER_MODEL (a saved-model folder, default: the shipped
-model) and KITTEN_MIXER_GALLERY (a folder or zip of photos, default: the gallery embedded with
-the model). The breeding tools (blend, genes, family) are drawn by breeding.py.
+(st.cache_resource), and so is the kitten store, on first use; each visitor's choices,
+settings, uploads and new kittens live in that visitor's session, their kept kittens in the
+store under the token their browser keeps in a cookie, all read and changed through a
+`Visitor` (visitor.py), and the page's link always holds what it shows (share.py). Settings
+come from the environment, which `kitten-mixer app` fills in: KITTEN_MIXER_MODEL (a
+saved-model folder, default: the shipped model), KITTEN_MIXER_GALLERY (a folder or zip of
+photos, default: the gallery embedded with the model), KITTEN_MIXER_DB (the store's URL) and
+KITTEN_MIXER_DATA (the folder of the default SQLite store). The breeding tools (blend, genes)
+are drawn by breeding.py, the nursery and the visitor's kittens by kittens.py.
 """
 
 from __future__ import annotations
@@ -14,25 +17,31 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
 from kitten_mixer.images import png_bytes
 from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS
-from kitten_mixer.webapp import breeding, core, share
+from kitten_mixer.webapp import breeding, core, kittens, share
 from kitten_mixer.webapp.page import (
     announce,
+    cookie_token,
     face_png,
     later,
     lineage,
     never_a_traceback,
     open_link,
+    remember_the_visitor,
     t,
     update_link,
 )
 from kitten_mixer.webapp.texts import LANGUAGES, TEXTS, text
 from kitten_mixer.webapp.visitor import RATIO_STEP, Key, Notes, Visitor
+
+if TYPE_CHECKING:
+    from kitten_mixer.store import KittenStore
 
 log = logging.getLogger("kitten_mixer.app")
 
@@ -52,6 +61,21 @@ def _resources(model: str | None, gallery: str | None) -> core.Resources:
     # loaded by now lives as long as the server, so the collector can leave it out.
     gc.freeze()
     return resources
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str | None, folder: str | None) -> KittenStore:
+    """The kitten store, opened on the first page run that needs it (a keep, a stored kitten's
+    link, a returning visitor, the nursery), once per server; a failed opening is tried again
+    on the next. Its package, and SQLAlchemy, load then too, not with the first page."""
+    from kitten_mixer.store import KittenStore
+
+    return KittenStore.open(url, folder)
+
+
+def open_store() -> KittenStore:
+    return _store(os.environ.get("KITTEN_MIXER_DB") or None,
+                  os.environ.get("KITTEN_MIXER_DATA") or None)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -198,9 +222,10 @@ def gallery(visitor: Visitor) -> None:
                 st.button(t("select"), key=f"select-{cat.key}", on_click=visitor.choose,
                           args=(cat.key,), disabled=not visitor.can_choose(cat.key),
                           width="stretch")
-                if cat.origin == "kitten":
-                    st.button(t("keep"), key=f"keep-{cat.key}", width="stretch",
-                              on_click=visitor.act, args=(visitor.keep_new_kitten, cat.key))
+                if cat.origin in ("kitten", "upload"):
+                    st.button(t("keep" if cat.origin == "kitten" else "keep_own"),
+                              key=f"keep-{cat.key}", width="stretch", on_click=visitor.act,
+                              args=(visitor.keep_own, cat.key))
     previous, where, following = st.columns([1, 2, 1])
     previous.button(t("previous"), key="previous", on_click=visitor.turn_page, args=(-1,),
                     disabled=page.number == 0, width="stretch")
@@ -220,7 +245,8 @@ def latent_map(visitor: Visitor) -> None:
         rows.append(_map_row(cat, x, y, resources.urls[cat.key], chosen))
     for cat in visitor.own.values():
         x, y = core.place_on_map(resources, cat.code)
-        rows.append(_map_row(cat, x, y, _own_url(resources.key, cat.digest, cat), chosen))
+        rows.append(_map_row(cat, x, y, _own_url(resources.key, cat.digest, cat.key, cat),
+                             chosen))
     kind = t("map_kind")
     kinds = [t(f"kind_{k}") for k in KINDS]
     axis = {"type": "quantitative", "axis": None, "scale": {"domain": [-0.03, 1.03]}}
@@ -257,13 +283,14 @@ def _map_row(cat: core.Cat, x: float, y: float, url: str, chosen: set[str]) -> d
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)
-def _own_url(resources_key: tuple[str, str], digest: str, _cat: core.Cat) -> str:
+def _own_url(resources_key: tuple[str, str], digest: str, key: str, _cat: core.Cat) -> str:
     return core.data_url(_cat.face)
 
 
 def main(resources: core.Resources) -> None:
     st.set_page_config(page_title="Kitten Mixer", page_icon="🐱", layout="wide")
-    visitor = Visitor(st.session_state, resources)
+    cookie = cookie_token()
+    visitor = Visitor(st.session_state, resources, open_store, cookie)
     open_link(visitor)
     notes = visitor.take_notes()
     st.title(t("title"))
@@ -280,18 +307,23 @@ def main(resources: core.Resources) -> None:
         breeding.genes(visitor)
     # Only the open tab runs: the map (120 pictures) costs the browser most, and most page
     # runs happen in the gallery.
-    gallery_tab, map_tab, family_tab = st.tabs([t("gallery"), t("map"), t("family")],
-                                               key="view", on_change="rerun")
+    gallery_tab, map_tab, nursery_tab, family_tab = st.tabs(
+        [t("gallery"), t("map"), t("nursery"), t("family")], key="view", on_change="rerun")
     if gallery_tab.open:
         with gallery_tab:
             gallery(visitor)
     if map_tab.open:
         with map_tab:
             latent_map(visitor)
+    if nursery_tab.open:
+        with nursery_tab:
+            kittens.nursery(visitor)
     if family_tab.open:
         with family_tab:
-            breeding.family(visitor)
+            kittens.yours(visitor)
     update_link(visitor)
+    with st.sidebar:
+        remember_the_visitor(visitor, cookie)
 
 
 def run() -> None:

@@ -13,12 +13,14 @@ TEXTS: dict[str, dict[str, str]] = {
               "uno se convierte en el otro. Un VAE convolucional lleva cada gato a un punto de "
               "su espacio latente; los pasos del camino entre dos puntos son los gatitos "
               "intermedios. Guarda los gatitos que te gusten y vuelve a mezclarlos, mezcla hasta "
-              "cuatro gatos, ajusta sus genes y comparte el enlace de la página.",
+              "cuatro gatos, ajusta sus genes, comparte el enlace de la página y cría con los "
+              "gatitos que otros compartieron en la guardería.",
         "en": "Pick two cats from the gallery or the map, or upload a photo of your own, and "
               "watch one turn into the other. A convolutional VAE maps every cat to a point in "
               "its latent space; the steps along the path between two points are the kittens "
               "in between. Keep the kittens you like and mix them again, blend up to four "
-              "cats, tune their genes and share the page's link."},
+              "cats, tune their genes, share the page's link and breed from the kittens others "
+              "shared in the nursery."},
     "language": {"es": "Idioma", "en": "Language"},
     "settings": {"es": "Ajustes", "en": "Settings"},
     "steps": {"es": "Pasos de la mezcla", "en": "Steps of the morph"},
@@ -57,6 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "kind_kitten": {"es": "gatito nuevo", "en": "new kitten"},
     "kind_kept": {"es": "gatito guardado", "en": "kept kitten"},
     "kind_chosen": {"es": "elegido", "en": "chosen"},
+    "kind_photo": {"es": "gato de una foto", "en": "a photo's cat"},
     "morph": {"es": "La mezcla", "en": "The morph"},
     "download": {"es": "PNG", "en": "PNG"},
     "download_help": {"es": "Descargar esta imagen", "en": "Download this image"},
@@ -77,6 +80,7 @@ TEXTS: dict[str, dict[str, str]] = {
                        "en": "Press :material/favorite: under a step to keep that kitten."},
     "kept": {"es": "Guardado como {name}: está al principio de la galería y en «Tus gatitos».",
              "en": "Kept as {name}: it is first in the gallery and in “Your kittens”."},
+    "keep_own": {"es": "Guardar este gato", "en": "Keep this cat"},
     "tuned": {"es": "ajustado", "en": "tuned"},
     "blend": {"es": "Mezcla de varios gatos", "en": "Blend of several cats"},
     "blend_help": {"es": "Cuánto de cada gato lleva el gatito: las partes cuentan en proporción "
@@ -101,27 +105,87 @@ TEXTS: dict[str, dict[str, str]] = {
     "no_genes": {"es": "Este modelo no trae genes.", "en": "This model comes without genes."},
     "family": {"es": "Tus gatitos", "en": "Your kittens"},
     "family_empty": {"es": "Aún no has guardado ningún gatito: usa «Guardar este gatito» en una "
-                           "mezcla, un gato ajustado o un gatito nuevo.",
+                           "mezcla, un gato ajustado o un gatito nuevo, o «Guardar este gato» en "
+                           "tu foto.",
                      "en": "You have kept no kitten yet: use “Keep this kitten” on a mix, a "
-                           "tuned cat or a new kitten."},
+                           "tuned cat or a new kitten, or “Keep this cat” on your photo."},
+    "family_help": {"es": "Vuelven cada vez que abres la página en este navegador. Quien tenga el "
+                          "enlace de un gatito puede verlo; la guardería muestra solo los que "
+                          "compartes.",
+                    "en": "They come back whenever you open the page in this browser. Anyone "
+                          "with a kitten's link can see it; the nursery shows only those you "
+                          "share."},
+    "chosen_families": {"es": "Familias de los gatitos elegidos",
+                        "en": "Families of the chosen kittens"},
     "parents": {"es": "Padres", "en": "Parents"},
     "grandparents": {"es": "Abuelos", "en": "Grandparents"},
     "share_of": {"es": "{name} · {share}% de {child}", "en": "{name} · {share}% of {child}"},
-    "link_local": {"es": "Tus fotos y tus gatitos no caben en un enlace: el de esta página no "
-                         "los lleva.",
-                   "en": "Your photos and kittens cannot travel in a link: this page's link "
-                         "leaves them out."},
+    "parent_upload": {"es": "una foto", "en": "a photo"},
+    "parent_withdrawn": {"es": "retirado", "en": "withdrawn"},
+    "parent_unknown": {"es": "un gato desconocido", "en": "an unknown cat"},
+    "public": {"es": "Compartir en la guardería", "en": "Share in the nursery"},
+    "public_help": {"es": "Que aparezca en la guardería, donde cualquiera puede elegirlo y criar "
+                          "con él. Puedes quitarlo cuando quieras.",
+                    "en": "Show it in the nursery, where anyone can choose it and breed from it. "
+                          "You can take it out whenever you like."},
+    "kitten_link": {"es": "Enlace", "en": "Link"},
+    "delete": {"es": "Borrar", "en": "Delete"},
+    "delete_help": {"es": "¿Borrar {name}? Sus hijos lo mostrarán como retirado.",
+                    "en": "Delete {name}? Its children will show it as withdrawn."},
+    "deleted": {"es": "{name} borrado.", "en": "{name} deleted."},
+    "nursery": {"es": "Guardería", "en": "Nursery"},
+    "nursery_help": {"es": "Los gatitos que los visitantes decidieron compartir. Elige uno para "
+                           "mezclarlo como cualquier gato.",
+                     "en": "The kittens visitors chose to share. Choose one to mix it like any "
+                           "other cat."},
+    "nursery_order": {"es": "Orden", "en": "Order"},
+    "nursery_newest": {"es": "Los más nuevos", "en": "Newest"},
+    "nursery_most_bred": {"es": "Los más criados", "en": "Most bred"},
+    "nursery_empty": {"es": "Nadie ha compartido todavía un gatito: comparte uno de los tuyos en "
+                            "«Tus gatitos».",
+                      "en": "No kitten has been shared yet: share one of yours in “Your "
+                            "kittens”."},
+    "bred": {"es": "hijos: {n}", "en": "children: {n}"},
+    "link_local": {"es": "Tus fotos y tus gatitos nuevos no caben en un enlace hasta que los "
+                         "guardas: el de esta página no los lleva.",
+                   "en": "Your photos and new kittens travel in a link once you keep them: "
+                         "this page's link leaves them out."},
     "link_bad": {"es": "Ese enlace nombra gatos o valores que no conocemos: abrimos la página "
                        "sin él.",
                  "en": "That link names cats or values this page does not know, so the page "
                        "opens without it."},
+    "link_gone": {"es": "Ese enlace nombra un gatito que no está (lo borró quien lo guardó, o "
+                        "nunca existió): abrimos la página sin él.",
+                  "en": "That link names a kitten that is not here (whoever kept it deleted "
+                        "it, or it never was), so the page opens without it."},
+    "kitten_gone": {"es": "Ese gatito ya no está: quien lo guardó lo borró.",
+                    "en": "That kitten is not here any more: whoever kept it deleted it."},
+    "redrawn": {"es": "Un gatito de aquí lo dibujó otro modelo: se ve como se guardó y, para "
+                      "mezclarlo, lo volvimos a codificar desde su imagen.",
+                "en": "A kitten here was drawn by another model: it shows as it was kept, and "
+                      "to mix it, it was encoded again from its picture."},
+    "store_down": {"es": "El almacén de gatitos no responde ahora: no se guardó nada nuevo y lo "
+                         "ya guardado sigue a salvo. Prueba de nuevo en un rato.",
+                   "en": "The kitten store is not answering now: nothing new was kept, and "
+                         "what was kept before is safe. Please try again in a while."},
+    "store_full": {"es": "El almacén de gatitos está lleno: este gatito no se guardó; lo ya "
+                         "guardado sigue a salvo.",
+                   "en": "The kitten store is full: this kitten was not kept; what was kept "
+                         "before is safe."},
+    "store_rate": {"es": "Demasiados gatitos guardados en un minuto: espera un poco y vuelve a "
+                         "guardarlo.",
+                   "en": "Too many kittens kept in a minute: wait a little and keep it again."},
+    "store_refused": {"es": "El almacén de gatitos no aceptó esto; lo ya guardado sigue a salvo.",
+                      "en": "The kitten store did not take this; what was kept before is safe."},
     "upload": {"es": "Tu gato", "en": "Your cat"},
     "upload_label": {"es": "Sube fotos de gatos (jpg, png, webp)",
                      "en": "Upload cat photos (jpg, png, webp)"},
     "upload_help": {"es": "Se busca la cara del gato y se recorta como las caras de "
-                          "entrenamiento. Las fotos no salen de este servidor.",
-                    "en": "The cat's face is found and cropped like the training faces. "
-                          "Photos stay on this server."},
+                          "entrenamiento. Las fotos no se guardan: si guardas tu gato, se guarda "
+                          "solo su código y la cara que dibuja el modelo.",
+                    "en": "The cat's face is found and cropped like the training faces. Photos "
+                          "are never stored: keep your cat, and only its code and the face the "
+                          "model draws of it are kept."},
     "find_face": {"es": "Buscar la cara del gato", "en": "Find the cat's face"},
     "find_face_help": {"es": "Desmárcalo si tus fotos ya son caras recortadas: se usará su "
                              "centro tal cual.",
