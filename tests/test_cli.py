@@ -241,12 +241,27 @@ def test_the_app_checks_its_gallery_and_model_before_starting(workspace, monkeyp
     from kitten_mixer.webapp import launch
 
     started = []
-    monkeypatch.setattr(launch, "run_app", lambda *args: started.append(args) or 0)
+    monkeypatch.setattr(launch, "run_app", lambda *args, **store: started.append((args, store))
+                        or 0)
     assert main(["app", "--gallery", "photos", "--port", "8600"]) == 0
-    assert started == [(8600, "photos", None)]
+    assert started == [((8600, "photos", None), {"data_dir": None, "db": None})]
     with zipfile.ZipFile("photos.zip", "w") as archive:
         archive.write("photos/cat000.png")
     assert main(["app", "--gallery", "photos.zip"]) == 0 and len(started) == 2
+
+
+def test_the_app_is_told_where_the_kitten_store_is(workspace, monkeypatch):
+    from kitten_mixer.webapp import launch
+
+    started = []
+    monkeypatch.setattr(launch, "run_app", lambda *args, **store: started.append(store) or 0)
+    assert main(["app", "--data-dir", "kept"]) == 0
+    assert main(["app", "--db", "postgresql+psycopg://cats@db/kittens"]) == 0
+    assert started == [{"data_dir": "kept", "db": None},
+                       {"data_dir": None, "db": "postgresql+psycopg://cats@db/kittens"}]
+    assert launch.app_environment(data_dir="kept")["KITTEN_MIXER_DATA"].endswith("kept")
+    with pytest.raises(SystemExit):  # one place or the other, not both
+        main(["app", "--data-dir", "kept", "--db", "sqlite:///x.db"])
 
 
 def test_help_tells_the_truth(capsys):

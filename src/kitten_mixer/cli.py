@@ -24,7 +24,7 @@ from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS, morph_file
 from kitten_mixer.ship import ship_model, write_model_genes
 from kitten_mixer.shipping.genes import DEFAULT_GENES
 from kitten_mixer.storage import ModelFolder, read_config
-from kitten_mixer.store.cli import add_kittens_command
+from kitten_mixer.store.cli import add_kittens_command, store_location
 from kitten_mixer.training import distributed
 from kitten_mixer.training.config import PRESETS, ExperimentConfig
 from kitten_mixer.training.experiment import run_experiment, stored_config
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the finder's weights, a .safetensors file")
     f.set_defaults(handler=_train_faces)
 
-    a = commands.add_parser("app", help="serve the web app; open the address it prints",
+    a = commands.add_parser("app", parents=[store_location()],
+                            help="serve the web app; open the address it prints",
                             description="Serve the Kitten Mixer web app on this machine "
                             "(loopback only) until Ctrl+C. It prints the address to open in "
                             "a browser: http://127.0.0.1:PORT.")
@@ -355,7 +356,7 @@ def _app(args: argparse.Namespace) -> int:
     from kitten_mixer.webapp.launch import run_app  # Streamlit loads only for this command
 
     read_config(args.model or DEFAULT_MODEL)  # not a model: fails here, not on the page
-    return run_app(args.port, args.gallery, args.model)
+    return run_app(args.port, args.gallery, args.model, data_dir=args.data_dir, db=args.db)
 
 
 def _error(message: str) -> int:

@@ -22,14 +22,9 @@ from kitten_mixer.store.kittens import KittenStore
 from kitten_mixer.store.records import Parent
 
 
-def add_kittens_command(commands: argparse._SubParsersAction) -> None:
-    """Add `kittens` and its actions to the command line's commands."""
-    k = commands.add_parser(
-        "kittens", help="list, export, import or remove the kittens visitors kept",
-        description="Manage the kitten store the app keeps visitors' kittens in: list them, "
-        "export them to JSON lines (a back-up, or a move between SQLite and PostgreSQL), "
-        "import such lines, or remove kittens (take a public one down).")
-    actions = k.add_subparsers(dest="action", required=True, metavar="ACTION")
+def store_location() -> argparse.ArgumentParser:
+    """The --db and --data-dir flags that say where the kitten store is (a parent parser, for
+    `kittens` and `app` alike)."""
     where = argparse.ArgumentParser(add_help=False)
     place = where.add_mutually_exclusive_group()
     place.add_argument("--db", metavar="URL",
@@ -38,6 +33,18 @@ def add_kittens_command(commands: argparse._SubParsersAction) -> None:
     place.add_argument("--data-dir", metavar="FOLDER",
                        help="the folder of the SQLite store, kittens.db (default: "
                        "$KITTEN_MIXER_DATA, else ~/.local/share/kitten-mixer)")
+    return where
+
+
+def add_kittens_command(commands: argparse._SubParsersAction) -> None:
+    """Add `kittens` and its actions to the command line's commands."""
+    k = commands.add_parser(
+        "kittens", help="list, export, import or remove the kittens visitors kept",
+        description="Manage the kitten store the app keeps visitors' kittens in: list them, "
+        "export them to JSON lines (a back-up, or a move between SQLite and PostgreSQL), "
+        "import such lines, or remove kittens (take a public one down).")
+    actions = k.add_subparsers(dest="action", required=True, metavar="ACTION")
+    where = store_location()
 
     s = actions.add_parser("list", parents=[where], help="one line per kitten",
                            description="One line per kitten, in the order they were kept: "
