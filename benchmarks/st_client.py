@@ -1,13 +1,15 @@
 """A lightweight Streamlit visitor: one session over the app's websocket, speaking the protobufs
-the browser speaks (BackMsg out, ForwardMsg in), with no browser (used by app_load.py and
-tests/test_proxy.py).
+the browser speaks (BackMsg out, ForwardMsg in), with no browser (used by app_load.py,
+keep_crash.py and tests/test_proxy.py).
 
 What it mimics of Streamlit's frontend (1.67): a GET of the page first, which brings the cookies
 (a sticky proxy's among them); the websocket on /_stcore/stream with the subprotocols
 ["streamlit", XSRF token or placeholder, last session id when reconnecting]; a rerun_script
 message per interaction carrying the values of the widgets it has set, and a button click as a
 trigger value on the button's widget id, a panel (a keyed st.expander) opened or folded as a
-bool value. It does not fetch the pictures a run refers to.
+bool value; the page's query string (a link's `?k=ID`) with every rerun, as the app last set it.
+It does not fetch the pictures a run refers to, and runs no JavaScript (so it keeps no cookie
+that a page's script sets).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Page:
     media: list[str] = field(default_factory=list)  # the URLs of the run's pictures
     captions: list[str] = field(default_factory=list)  # of the run's pictures
     problems: list[str] = field(default_factory=list)  # exception elements, error alerts
+    warnings: list[str] = field(default_factory=list)  # warning alerts
+    toasts: list[str] = field(default_factory=list)  # st.toast's texts
     server_ms: float = 0.0  # from sending the rerun to its script_finished
 
     def keys(self, prefix: str, enabled: bool = True) -> list[str]:
@@ -97,15 +101,21 @@ class Page:
             self.problems.append(f"exception {body.type}: {body.message[:200]}")
         elif kind == "alert" and body.format == Alert.ERROR:
             self.problems.append(f"error message: {body.body[:200]}")
+        elif kind == "alert" and body.format == Alert.WARNING:
+            self.warnings.append(body.body)
+        elif kind == "toast":
+            self.toasts.append(body.body)
 
 
 class WebsocketVisitor:
     """One visitor's session. `await open()`, then `click`, `slide` or `rerun`; each returns
-    the page of the run it caused. Use `async with`; a failure raises SessionError."""
+    the page of the run it caused. Use `async with`; a failure raises SessionError. `query`:
+    the page's query string when opened (a link's, without the "?")."""
 
-    def __init__(self, url: str, timeout: float = 60.0):
+    def __init__(self, url: str, timeout: float = 60.0, query: str = ""):
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.query = query  # the page's query string: the link's, then as the app sets it
         self.cookies = ""
         self.session_id = ""
         self.page = Page()
@@ -120,12 +130,21 @@ class WebsocketVisitor:
     async def __aexit__(self, *_) -> None:
         await self.close()
 
+    @property
+    def server(self) -> str:
+        """The app process a sticky proxy keeps this visitor on (its SERVERID cookie, as
+        deploy/haproxy.cfg names them: "app1", ...); "" before the page's load or without one."""
+        return next((c.split("=", 1)[1] for c in self.cookies.split("; ")
+                     if c.startswith("SERVERID=")), "")
+
     async def open(self, session_id: str = "") -> Page:
         """Load the page (keeping its cookies), connect, and run the script once. With a
         `session_id`, reconnect to that session as a reloading browser tab does."""
         if not self.cookies:
             try:
-                self.cookies = await asyncio.to_thread(_page_cookies, self.url, self.timeout)
+                self.cookies = await asyncio.to_thread(
+                    _page_cookies, self.url + "/" + (f"?{self.query}" if self.query else ""),
+                    self.timeout)
             except OSError as e:
                 raise SessionError(f"cannot load the page: {e}") from e
         xsrf = next((c.split("=", 1)[1] for c in self.cookies.split("; ")
@@ -178,6 +197,7 @@ class WebsocketVisitor:
         run = message.rerun_script
         run.page_script_hash = self._page_hash
         run.fragment_id = fragment
+        run.query_string = self.query
         # Like the frontend: the values of the widgets now on the page, then the click
         for key, value in self._values.items():
             if key in self.page.widgets:
@@ -218,6 +238,8 @@ class WebsocketVisitor:
                 page.add(message.delta.new_element, message.delta.fragment_id)
             elif kind == "delta" and message.delta.WhichOneof("type") == "add_block":
                 page.add_block(message.delta.add_block, message.delta.fragment_id)
+            elif kind == "page_info_changed":  # the app changed the page's link
+                self.query = message.page_info_changed.query_string
             elif kind == "script_finished":
                 if message.script_finished in DONE:
                     return page
@@ -228,6 +250,6 @@ class WebsocketVisitor:
 
 def _page_cookies(url: str, timeout: float) -> str:
     """The Cookie header a browser would send after loading the page."""
-    with urllib.request.urlopen(url + "/", timeout=timeout) as answer:
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
         answer.read()
         return "; ".join(c.split(";", 1)[0] for c in answer.headers.get_all("Set-Cookie") or [])
