@@ -131,3 +131,34 @@ def test_a_copied_link_shows_the_same_morph_in_a_fresh_page(server, browser):
     fresh.goto(link.replace("t=0.4", "t=7"))  # a bad value: the plain page, with a note
     fresh.get_by_text("Ese enlace nombra gatos o valores").wait_for(timeout=30_000)
     assert fresh.get_by_role("button", name="Eliminar").count() == 0
+
+
+def test_a_photo_of_two_cats_offers_both_faces_in_chromium(server, browser, tmp_path):
+    from conftest import CATS_ZIP
+    from test_app_faces import two_cats
+
+    if not CATS_ZIP.is_file():
+        pytest.skip("../shared/data/cats.zip absent")
+    photo = tmp_path / "two-cats.jpg"
+    photo.write_bytes(two_cats())
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(server)
+    page.get_by_role("button", name="Seleccionar", exact=True).nth(14).wait_for(timeout=60_000)
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(photo)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_text("two-cats.jpg: 2 caras encontradas").wait_for(timeout=60_000)
+    faces = sidebar.locator("[class*='st-key-face-'] button:visible")  # with a tooltip: twice
+    assert faces.all_inner_texts() == ["1", "2"]
+    assert faces.nth(0).get_attribute("data-testid") == "stBaseButton-primary"
+    faces.nth(1).click()
+    page.get_by_text("two-cats (2)", exact=True).wait_for(timeout=30_000)
+    assert faces.nth(1).get_attribute("data-testid") == "stBaseButton-primary"
+    assert page.get_by_text("two-cats (1)", exact=True).count() == 0
+    # the faces' buttons show their numbers in full
+    labels = [label for label in page.evaluate(LABELS) if label["key"].startswith("face-")]
+    assert len(labels) == 2 and all(label["width"] <= label["room"] for label in labels)
+    assert page.locator("[data-testid='stException']").count() == 0
+    screenshot = tmp_path / "two-cats.png"
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+    print(f"screenshot: {screenshot}")

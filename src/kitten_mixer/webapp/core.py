@@ -13,16 +13,18 @@ import base64
 import hashlib
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
+from kitten_mixer import faces as finder
 from kitten_mixer.data import load_faces
 from kitten_mixer.errors import ModelFileError, PhotoError
-from kitten_mixer.faces import Box, face_or_centre
+from kitten_mixer.faces import Box, crop_face, face_or_centre, is_face_crop
 from kitten_mixer.images import enlarge, open_photo, png_bytes
 from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.morph import DEFAULT_METHOD, Morph, interpolate_latents, mix_latents
@@ -33,6 +35,10 @@ from kitten_mixer.shipping.genes import Genes
 MAX_GALLERY = 240
 # Uploads larger than this are refused before they are decoded.
 MAX_UPLOAD_MB = 20
+# An upload's photo offers at most this many faces to pick from, best first; the best is
+# boxed in red, the others in blue.
+MAX_FACES = 6
+FACE_COLOURS = ((255, 64, 64), (40, 160, 255))
 # How large cats are drawn on the page (the model's 64 pixels are enlarged, not invented).
 ZOOM = 2
 # The morph's steps: from one cat to the other, both included.
@@ -58,8 +64,9 @@ class Cat:
     """One cat the app can mix: its face (what the model sees) and its latent code."""
 
     key: str  # unique in a session: "g:<id>" gallery, "u:<hash>" upload ("u:<hash>:centre"
-    #           when the face was not sought), "k:<seed>:<i>" new kitten, "s:<id>" a kitten
-    #           in the store (kept by this visitor or by another)
+    #           when the face was not sought, "u:<hash>:<n>" its face n from 2 when picked),
+    #           "k:<seed>:<i>" new kitten, "s:<id>" a kitten in the store (kept by this
+    #           visitor or by another)
     name: str
     code: torch.Tensor
     face: Image.Image
@@ -233,44 +240,97 @@ def data_url(image: Image.Image, quality: int = 85) -> str:
 
 @dataclass(frozen=True)
 class Upload:
-    """What became of one uploaded file: a cat (with the photo and the face's box shown), or
-    the reason it could not be used."""
+    """What became of one uploaded file: a cat (with the photo and the faces found shown), or
+    the reason it could not be used. A photo with several cats stands for one of their faces,
+    the one picked (the best at first)."""
 
     name: str
     cat: Cat | None = None
-    preview: Image.Image | None = None  # the photo, small, with the face's box drawn
-    box: Box | None = None
+    preview: Image.Image | None = None  # the photo, small, with the faces' boxes drawn
+    box: Box | None = None  # the box of the face the cat is
     error: str | None = None  # a PhotoError reason, or "too-large-upload"
     missed: bool = False  # the face was sought and not found: the photo's centre is used
+    boxes: tuple[Box, ...] = ()  # every face found (at most MAX_FACES), best first
+    faces: tuple[Image.Image, ...] = ()  # small crops of those faces, when there are several
+    picked: int = 0  # the face the cat is: its number in `boxes`, from 0
 
 
 def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
                 max_bytes: int = MAX_UPLOAD_MB * 1024 * 1024) -> Upload:
-    """Find the cat's face in an uploaded photo, crop it like the training faces and encode it
-    (the library's `face_or_centre`; with `find` False, its centre crop).
+    """Find the cats' faces in an uploaded photo (at most MAX_FACES, best first), crop the best
+    like the training faces and encode it; with none found, or with `find` False, the photo's
+    centre (as the library's `face_or_centre` crops it).
 
     Never raises on bad input: the result's `error` says what was wrong.
     """
     if len(data) > max_bytes:
         return Upload(name, error="too-large-upload")
+    height, width = resources.mixer.image_size
     try:
-        face, box, sought = face_or_centre(data, resources.mixer.image_size, find)
         preview = open_photo(data, name)
+        sought = find and height == width and not is_face_crop(data, width)
+        # (looked up in its module at each upload, as face_or_centre looks it up)
+        boxes = tuple(finder.find_cat_faces(data, MAX_FACES)) if sought else ()
+        face = crop_face(data, boxes[0], width) if boxes \
+            else face_or_centre(data, resources.mixer.image_size, find=False).image
     except PhotoError as e:
         return Upload(name, error=e.reason)
     except Exception:  # a decoder bug on a hostile file must not reach the visitor
         return Upload(name, error="damaged")
-    if box is not None:
-        scale = preview.width / _photo_width(data)
-        draw = ImageDraw.Draw(preview)
-        draw.rectangle([round(v * scale) for v in box], outline=(255, 64, 64),
-                       width=max(2, preview.width // 100))
+    full_width = _photo_width(data)
+    scale = preview.width / full_width  # the faces' small crops: from the preview's pixels
+    faces = tuple(crop_face(preview, Box(*(v * scale for v in box), box.score, box.angle),
+                            width) for box in boxes) if len(boxes) > 1 else ()
     preview.thumbnail((320, 320))
-    code = resources.mixer.encode(face, find=False)[0]
+    _draw_boxes(preview, boxes, preview.width / full_width)
     digest = hashlib.sha256(data).hexdigest()[:16]
-    cat = Cat(f"u:{digest}" if find else f"u:{digest}:centre", _short_name(name), code, face,
-              "upload")
-    return Upload(name, cat, preview, box, missed=sought and box is None)
+    key = f"u:{digest}" if find else f"u:{digest}:centre"
+    upload = Upload(name, None, preview, boxes[0] if boxes else None, missed=sought and not boxes,
+                    boxes=boxes, faces=faces)
+    return replace(upload, cat=_upload_cat(resources, upload, key, face, 0))
+
+
+def pick_face(resources: Resources, upload: Upload, data: bytes, index: int) -> Upload:
+    """The upload standing for its face number `index` (from 0, best first): that face alone is
+    cropped from the photo (`data`, the upload's file) and encoded; the photo is not searched
+    again. The same upload if it has no such face or stands for it already."""
+    if upload.cat is None or not 0 <= index < len(upload.boxes) or index == upload.picked:
+        return upload
+    box = upload.boxes[index]
+    face = crop_face(data, box, resources.mixer.image_size[1])
+    key = f"u:{hashlib.sha256(data).hexdigest()[:16]}"
+    picked = replace(upload, box=box, picked=index)
+    return replace(picked, cat=_upload_cat(resources, picked, key, face, index))
+
+
+def _upload_cat(resources: Resources, upload: Upload, key: str, face: Image.Image,
+                index: int) -> Cat:
+    """The cat of an upload's face number `index`: the photo's stem for a name, numbered when
+    the photo has several faces; the first face's key is the photo's own."""
+    name = _short_name(upload.name)
+    if len(upload.boxes) > 1:
+        name = f"{name} ({index + 1})"
+    code = resources.mixer.encode(face, find=False)[0]
+    return Cat(f"{key}:{index + 1}" if index else key, name, code, face, "upload")
+
+
+def _draw_boxes(preview: Image.Image, boxes: Sequence[Box], scale: float) -> None:
+    """Each face's box on the preview, the best in red; with several, the others in blue and
+    every box numbered (1 the best)."""
+    draw = ImageDraw.Draw(preview)
+    line = max(2, preview.width // 100)
+    font = ImageFont.load_default(size=max(12, preview.width // 16))
+    for i in reversed(range(len(boxes))):  # the best drawn last, on top
+        x0, y0, x1, y1 = (round(v * scale) for v in boxes[i])
+        colour = FACE_COLOURS[0] if i == 0 else FACE_COLOURS[1]
+        draw.rectangle([x0, y0, x1, y1], outline=colour, width=line)
+        if len(boxes) > 1:  # the number on the box's colour, above its corner (else inside)
+            _, top, right, bottom = draw.textbbox((0, 0), str(i + 1), font=font)
+            pad = line
+            high = bottom - top + 2 * pad
+            y = y0 - high + line if y0 - high + line >= 0 else y0
+            draw.rectangle([x0, y, x0 + right + 2 * pad, y + high], fill=colour)
+            draw.text((x0 + pad, y + pad - top), str(i + 1), font=font, fill="white")
 
 
 def _photo_width(data: bytes) -> float:

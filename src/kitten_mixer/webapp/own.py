@@ -101,6 +101,42 @@ class OwnCats:
             self.add_own(new)
         return taken, len(new)
 
+    def pick_face(self, file: UploadedFile, index: int) -> None:
+        """The upload of this file (its faces found) stands for its face number `index` (from
+        0, best first) from now on: only that face is cropped and encoded, from the faces found
+        when the file was read. The new cat takes the old one's place in the gallery and among
+        the chosen; an old one kept stays kept, and the new joins the visitor's own cats first
+        (a face kept already is its kept kitten)."""
+        seen = self.state[Key.UPLOADS]
+        upload = seen.get(f"{file.file_id}:face")
+        if upload is None or upload.cat is None or index == upload.picked \
+                or not 0 <= index < len(upload.boxes):
+            return
+        picked = core.pick_face(self.resources, upload, file.getvalue(), index)
+        if picked is upload:
+            return
+        seen[f"{file.file_id}:face"] = picked
+        old, new = upload.cat.key, picked.cat.key
+        stored_as = self.state[Key.STORED_AS]
+        now = stored_as.get(new, new)  # the key the new face is known by
+        fresh = new not in stored_as and new not in self.own
+        if old not in self.own or any(u.cat is not None and u.cat.key == old
+                                      for u in seen.values()):  # kept, or another file's too
+            if fresh:
+                self.add_own([picked.cat])
+            return
+        own = {}
+        for k, v in self.own.items():
+            if k != old:
+                own[k] = v
+            elif fresh:
+                own[new] = picked.cat
+        self.state[Key.OWN] = own
+        chosen = [now if k == old else k for k in self.chosen]
+        self.state[Key.CHOSEN] = [k for i, k in enumerate(chosen) if k not in chosen[:i]]
+        if self.state.get(Key.TUNE_CAT) == old:
+            self.state[Key.TUNE_CAT] = now
+
     # ---- keeping: into the store ---------------------------------------------------------------
 
     @property

@@ -38,7 +38,7 @@ from kitten_mixer.webapp.page import (
     update_link,
 )
 from kitten_mixer.webapp.texts import LANGUAGES, TEXTS, text
-from kitten_mixer.webapp.visitor import RATIO_STEP, Key, Notes, Visitor
+from kitten_mixer.webapp.visitor import RATIO_STEP, Key, Notes, UploadedFile, Visitor
 
 if TYPE_CHECKING:
     from kitten_mixer.store import KittenStore
@@ -48,6 +48,7 @@ log = logging.getLogger("kitten_mixer.app")
 PER_PAGE = 15
 COLUMNS = 5
 KITTENS_PER_DRAW = 5
+FACE_WIDTH = 40  # pixels: each face of a photo with several, and its button, in the sidebar
 # Map frames: gallery, upload, new kitten, kept kitten, chosen.
 KINDS = ("gallery", "upload", "kitten", "kept", "chosen")
 KIND_COLOURS = ["#9ecae9", "#2ca02c", "#ff7f0e", "#9467bd", "#d62728"]
@@ -128,8 +129,10 @@ def sidebar(visitor: Visitor, notes: Notes) -> tuple[int, str]:
 
 
 def uploads(visitor: Visitor, files: list, find: bool) -> None:
-    """Every uploaded file: its photo with the face found, or why it cannot be used."""
+    """Every uploaded file: its photo with the faces found (with several, the visitor picks
+    the one it stands for), or why it cannot be used."""
     taken, added = visitor.take_uploads(files, find)
+    by_id = {file.file_id: file for file in files}
     for file_id, upload in taken:
         if upload.error:
             key = f"err_{upload.error}" if f"err_{upload.error}" in TEXTS else "err_other"
@@ -138,12 +141,28 @@ def uploads(visitor: Visitor, files: list, find: bool) -> None:
         st.image(upload.preview, width="stretch")
         if upload.missed:
             st.warning(t("no_face", name=upload.name))
+        elif len(upload.faces) > 1:
+            st.caption(t("faces_found", name=upload.name, n=len(upload.faces)))
+            pick_face(visitor, by_id[file_id], upload)
         elif upload.box is not None:
             st.caption(t("face_found", name=upload.name))
         st.button(t("select"), key=f"upload-{file_id}", on_click=visitor.choose,
                   args=(upload.cat.key,), disabled=not visitor.can_choose(upload.cat.key))
     if added:
         st.info(t("upload_added"))
+
+
+def pick_face(visitor: Visitor, file: UploadedFile, upload: core.Upload) -> None:
+    """The faces found in an upload's photo, small and numbered as on the photo, each with its
+    button; the one the upload stands for is highlighted."""
+    with st.container(horizontal=True, gap="xsmall"):
+        for i, face in enumerate(upload.faces):
+            with st.container(width=FACE_WIDTH, gap="xsmall"):
+                st.image(face, width="stretch")
+                st.button(str(i + 1), key=f"face-{file.file_id}-{i}",
+                          help=t("pick_face", n=i + 1), width="stretch",
+                          type="primary" if i == upload.picked else "secondary",
+                          on_click=visitor.act, args=(visitor.pick_face, file, i))
 
 
 def chosen_cats(visitor: Visitor) -> None:

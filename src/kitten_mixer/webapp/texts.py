@@ -181,11 +181,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "upload_label": {"es": "Sube fotos de gatos (jpg, png, webp)",
                      "en": "Upload cat photos (jpg, png, webp)"},
     "upload_help": {"es": "Se busca la cara del gato y se recorta como las caras de "
-                          "entrenamiento. Las fotos no se guardan: si guardas tu gato, se guarda "
-                          "solo su código y la cara que dibuja el modelo.",
-                    "en": "The cat's face is found and cropped like the training faces. Photos "
-                          "are never stored: keep your cat, and only its code and the face the "
-                          "model draws of it are kept."},
+                          "entrenamiento; si hay varios gatos, eliges cuál. Las fotos no se "
+                          "guardan: si guardas tu gato, se guarda solo su código y la cara que "
+                          "dibuja el modelo.",
+                    "en": "The cat's face is found and cropped like the training faces; with "
+                          "several cats, you pick which. Photos are never stored: keep your "
+                          "cat, and only its code and the face the model draws of it are "
+                          "kept."},
     "find_face": {"es": "Buscar la cara del gato", "en": "Find the cat's face"},
     "find_face_help": {"es": "Desmárcalo si tus fotos ya son caras recortadas: se usará su "
                              "centro tal cual.",
@@ -193,6 +195,12 @@ TEXTS: dict[str, dict[str, str]] = {
                              "is used as it is."},
     "face_found": {"es": "{name}: cara encontrada (recuadro rojo).",
                    "en": "{name}: face found (red box)."},
+    "faces_found": {"es": "{name}: {n} caras encontradas. La 1 (roja) es la más clara; elige "
+                          "cuál mezclar.",
+                    "en": "{name}: {n} faces found. Face 1 (red) is the clearest; pick the one "
+                          "to mix."},
+    "pick_face": {"es": "Mezclar la cara {n} de esta foto",
+                  "en": "Mix face {n} of this photo"},
     "no_face": {"es": "{name}: no encontramos una cara de gato; usamos el centro de la foto. "
                       "Una foto de frente, con la cara grande, funciona mejor.",
                 "en": "{name}: no cat face found, so the centre of the photo is used. A "
