@@ -22,7 +22,7 @@ from kitten_mixer.faces.decode import load_photo
 from kitten_mixer.faces.learned import DECODE_SIDE, default_finder
 from kitten_mixer.images import Photo, centre_crop, open_photo
 
-__all__ = ["Box", "FaceCrop", "crop_face", "face_or_centre", "find_cat_faces"]
+__all__ = ["Box", "FaceCrop", "crop_face", "face_or_centre", "find_cat_faces", "is_face_crop"]
 
 
 def find_cat_faces(photo: Photo, max_faces: int = 5) -> list[Box]:
@@ -67,7 +67,7 @@ def face_or_centre(photo: Photo, size: int | tuple[int, int] = 64, find: bool = 
     width) that is not, every photo is centre-cropped. Bad input raises PhotoError.
     """
     side = size if isinstance(size, int) else size[0] if size[0] == size[1] else None
-    if find and side is not None and not _is_face_crop(photo, side):
+    if find and side is not None and not is_face_crop(photo, side):
         faces = find_cat_faces(photo, max_faces=1)
         if faces:
             return FaceCrop(crop_face(photo, faces[0], side), faces[0], True)
@@ -75,8 +75,9 @@ def face_or_centre(photo: Photo, size: int | tuple[int, int] = 64, find: bool = 
     return FaceCrop(centre_crop(open_photo(photo), size), None, False)
 
 
-def _is_face_crop(photo: Photo, size: int) -> bool:
-    """Whether the photo's longer side is at most twice `size` (read from its header only)."""
+def is_face_crop(photo: Photo, size: int) -> bool:
+    """Whether the photo is a face crop already (a training face, a gallery crop), which is
+    never searched: its longer side is at most twice `size` (read from its header only)."""
     if isinstance(photo, Image.Image):
         return max(photo.size) <= 2 * size
     if isinstance(photo, np.ndarray):
