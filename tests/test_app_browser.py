@@ -148,6 +148,7 @@ def test_a_photo_of_two_cats_offers_both_faces_in_chromium(server, browser, tmp_
     sidebar = page.locator("[data-testid='stSidebar']")
     sidebar.get_by_text("two-cats.jpg: 2 caras encontradas").wait_for(timeout=60_000)
     faces = sidebar.locator("[class*='st-key-face-'] button:visible")  # with a tooltip: twice
+    faces.nth(1).wait_for(timeout=30_000)  # the caption can arrive before the second button
     assert faces.all_inner_texts() == ["1", "2"]
     assert faces.nth(0).get_attribute("data-testid") == "stBaseButton-primary"
     faces.nth(1).click()
