@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,12 +18,27 @@ from postgres import postgres_server as _postgres_server
 
 from kitten_mixer import VAE, VAEConfig
 from kitten_mixer.images import png_bytes
+from kitten_mixer.webapp.launch import app_environment, serve_in_background
 
 REPO = Path(__file__).resolve().parents[1]
 CATS_ZIP = REPO.parent / "shared" / "data" / "cats.zip"
 
 # A network small enough to train a few epochs in a second or two.
 TINY = {"image_h": 16, "image_w": 16, "latent_dims": 8, "hidden_channels": [3, 8, 16]}
+
+
+@dataclass
+class File:
+    """An uploaded file as the uploader hands it over, counting how often it is read."""
+
+    file_id: str
+    name: str
+    data: bytes
+    reads: int = 0
+
+    def getvalue(self) -> bytes:
+        self.reads += 1
+        return self.data
 
 
 def fake_photo(seed: int, size: tuple[int, int] = (64, 64)) -> Image.Image:
@@ -138,3 +156,33 @@ def store(store_url: str, clock: Clock):
 
     with KittenStore.open(store_url, clock=clock) as opened:
         yield opened
+
+
+# The browser tests drive Debian's chromium (scripts/test installs it) with Playwright, against
+# the app served with a kitten store of its own.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("no chromium: scripts/test installs it")
+        pytest.skip("no chromium on this machine (scripts/test installs it)")
+    env = app_environment(data_dir=tmp_path_factory.mktemp("store"))  # a store of its own
+    env.pop("KITTEN_MIXER_DB", None)
+    with serve_in_background(env) as app:
+        app.wait_healthy(60)
+        yield app.url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -10,12 +10,11 @@ import re
 import string
 import subprocess
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
-from conftest import fake_photo, same_pixels_but_rounding
+from conftest import File, fake_photo, same_pixels_but_rounding
 from PIL import Image
 
 from kitten_mixer.images import png_bytes
@@ -41,20 +40,6 @@ def store(tmp_path) -> KittenStore:
 def keeper(resources: core.Resources, store: KittenStore, state: dict | None = None) -> Visitor:
     """A visitor who keeps kittens in `store`."""
     return Visitor({} if state is None else state, resources, lambda: store)
-
-
-@dataclass
-class File:
-    """An uploaded file as the uploader hands it over, counting how often it is read."""
-
-    file_id: str
-    name: str
-    data: bytes
-    reads: int = 0
-
-    def getvalue(self) -> bytes:
-        self.reads += 1
-        return self.data
 
 
 def test_a_visitor_chooses_at_most_four_known_cats_each_once(resources):

@@ -4,18 +4,13 @@ context to see the same pixels. scripts/test installs Debian's chromium for it."
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from kitten_mixer.webapp.launch import app_environment, serve_in_background
-
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 STEPS = 11
 # Each shown button's label: its widget's key, and the widths of its text and of the room it
 # has (wider text is cut short with an ellipsis). A button with a tooltip is drawn twice, once
@@ -26,31 +21,6 @@ LABELS = """() => [...document.querySelectorAll("button [data-testid='stMarkdown
                    key: text.closest("[class*='st-key-']")?.className.match(/st-key-(\\S+)/)[1]
                         ?? ""}))
 """
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("no chromium: scripts/test installs it")
-        pytest.skip("no chromium on this machine (scripts/test installs it)")
-    env = app_environment(data_dir=tmp_path_factory.mktemp("store"))  # a store of its own
-    env.pop("KITTEN_MIXER_DB", None)
-    with serve_in_background(env) as app:
-        app.wait_healthy(60)
-        yield app.url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def choose_two(page, url: str, first: int, second: int):

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
-from conftest import CATS_ZIP, needs_cats, same_pixels_but_rounding
+from conftest import CATS_ZIP, File, needs_cats, same_pixels_but_rounding
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -56,20 +55,6 @@ def place_of(box: tuple[float, ...]) -> int:
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     return next((i for i, (left, top, side) in enumerate(PLACES)
                  if left <= cx <= left + side and top <= cy <= top + side), -1)
-
-
-@dataclass
-class File:
-    """An uploaded file as the uploader hands it over, counting how often it is read."""
-
-    file_id: str
-    name: str
-    data: bytes
-    reads: int = 0
-
-    def getvalue(self) -> bytes:
-        self.reads += 1
-        return self.data
 
 
 @pytest.fixture(scope="module")

@@ -7,48 +7,19 @@ chromium for it."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 
 import pytest
 from conftest import fake_photo
 
-from kitten_mixer.webapp.launch import app_environment, serve_in_background
 from kitten_mixer.webapp.stored import COOKIE
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 VIEWPORT = {"width": 1400, "height": 1000}
 TIMEOUT = 60_000
 KEPT = re.compile(r"Guardado como (#[\w-]{6})")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("no chromium: scripts/test installs it")
-        pytest.skip("no chromium on this machine (scripts/test installs it)")
-    env = app_environment(data_dir=tmp_path_factory.mktemp("store"))
-    env.pop("KITTEN_MIXER_DB", None)
-    with serve_in_background(env) as app:
-        app.wait_healthy(60)
-        yield app.url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def fresh(browser):

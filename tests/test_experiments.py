@@ -21,9 +21,9 @@ from kitten_mixer.evaluation.evaluate import (
 )
 from kitten_mixer.evaluation.records import END, START, read_records, update_report
 from kitten_mixer.explore import explore
+from kitten_mixer.ship import ship_model
 from kitten_mixer.shipping.gallery import load_gallery, pick_varied
 from kitten_mixer.shipping.sampler import load_sampler
-from kitten_mixer.ship import ship_model
 
 TINY_RUN = ExperimentConfig(model=VAEConfig(**TINY), batch_size=8, epochs=2,
                             val_fraction=0.2, test_fraction=0.25, precision="fp32")

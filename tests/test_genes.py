@@ -9,6 +9,7 @@ import torch
 from kitten_mixer import KittenMixer
 from kitten_mixer.cli import main
 from kitten_mixer.errors import ModelFileError, MorphError
+from kitten_mixer.ship import ship_model
 from kitten_mixer.shipping.gallery import load_gallery
 from kitten_mixer.shipping.genes import (
     MEASURES,
@@ -17,7 +18,6 @@ from kitten_mixer.shipping.genes import (
     name_genes,
     save_genes,
 )
-from kitten_mixer.ship import ship_model
 from kitten_mixer.storage import ModelFolder, save_model
 
 SPREADS = torch.tensor([3.0, 2.0, 1.0, 0.5, 0.1])
