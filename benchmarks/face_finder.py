@@ -32,17 +32,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from cascades import CASCADE_FILES, find_with_cascades
 
 from kitten_mixer.faces import find_cat_faces
-from cascades import CASCADE_FILES, find_with_cascades
 from kitten_mixer.images import open_photo
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = REPO.parent / "shared" / "data" / "photos.zip"
 SETS = {"dev": REPO / "labels" / "face_boxes.json",
         "test": REPO / "labels" / "face_boxes_test.json"}
-# Training learns real faces from every other development photo (kitten_mixer.training.face_finder): the others
-# are reported on their own too, as photos whose faces were not learned from.
+# Training learns real faces from every other development photo
+# (kitten_mixer.training.face_finder): the others are reported on their own too, as photos whose
+# faces were not learned from.
 HELD_OUT = "dev, faces not learned"
 POSES = REPO / "labels" / "face_poses.json"
 SIZES = (("small", 0.0, 0.2), ("medium", 0.2, 0.4), ("large", 0.4, 9.0))

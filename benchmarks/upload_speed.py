@@ -19,10 +19,10 @@ import time
 import zipfile
 from pathlib import Path
 
+from cascades import find_with_cascades
 from common import prepare_threads
 
 import kitten_mixer.faces as faces
-from cascades import find_with_cascades
 from kitten_mixer.webapp.core import load_resources, read_upload
 
 REPO = Path(__file__).resolve().parents[1]
