@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "kitten_mixer"
 # not import each other.
 LAYERS = [
     ("errors",),
-    ("device", "storage", "images"),
+    ("device", "storage", "images", "imagenet"),
     ("model", "loss", "morph", "faces"),
     ("data",),
     ("shipping",),

@@ -58,7 +58,9 @@ def sampler_for(mixer: KittenMixer) -> GaussianMixture | None:
     from. None when there is neither."""
     experiment = mixer.config.get("experiment") or {}
     folders = [mixer.folder]
-    if experiment.get("init") and (experiment.get("adversarial") or {}).get("decoder_only"):
+    decoder_only = experiment.get("decoder_only") or (experiment.get("adversarial") or {}).get(
+        "decoder_only")
+    if experiment.get("init") and decoder_only:
         folders.append(Path(experiment["init"]))
     for folder in folders:
         if folder is not None and ModelFolder(folder).sampler.is_file():

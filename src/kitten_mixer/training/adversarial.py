@@ -320,13 +320,6 @@ class Adversary(nn.Module):
         return {"adversarial_weight": round(weight / steps, 4),
                 "discriminator_loss": round(disc_loss / steps, 4)}
 
-    def freeze_encoder(self) -> list[nn.Parameter]:
-        """Freeze the VAE's encoder (decoder_only); the parameters left to train."""
-        model = self.model[0]
-        for part in (model.encoder, model.mean, model.log_var):
-            part.requires_grad_(False)
-        return [p for p in model.parameters() if p.requires_grad]
-
     def checkpoint(self) -> dict[str, Any]:
         return {"discriminator": self.state_dict(), "optimizer": self.optimizer.state_dict()}
 

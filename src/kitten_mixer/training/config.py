@@ -14,6 +14,7 @@ from kitten_mixer.errors import TrainingError
 from kitten_mixer.loss import LossConfig
 from kitten_mixer.model import VAEConfig
 from kitten_mixer.training.adversarial import AdversarialConfig
+from kitten_mixer.training.perceptual import PerceptualConfig
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,12 @@ class ExperimentConfig:
     # Fine-tuning: start from the weights of this saved model (same architecture) instead of
     # a random init. A relative path is read from the current directory.
     init: str | None = None
-    # The adversarial stage (training/adversarial.py): None trains on the likelihood alone.
+    # Train the decoder alone, the encoder frozen, so that a shipped model's gallery codes,
+    # map and sampler stay valid (adversarial.decoder_only does the same for that stage).
+    decoder_only: bool = False
+    # The perceptual term (training/perceptual.py): None trains on the likelihood alone.
+    perceptual: PerceptualConfig | None = None
+    # The adversarial stage (training/adversarial.py): None trains without a discriminator.
     adversarial: AdversarialConfig | None = None
 
     def __post_init__(self) -> None:
@@ -54,11 +60,16 @@ class ExperimentConfig:
         if not 0 <= self.shift < min(self.model.image_h, self.model.image_w):
             raise ValueError(f"shift must be at least 0 pixels and less than the faces' size, "
                              f"not {self.shift}")
+        if isinstance(self.perceptual, dict):
+            self.perceptual = PerceptualConfig.from_dict(self.perceptual)
         if isinstance(self.adversarial, dict):
             self.adversarial = AdversarialConfig.from_dict(self.adversarial)
         if self.adversarial is not None and self.adversarial.decoder_only and not self.init:
             raise ValueError("adversarial.decoder_only fine-tunes a trained decoder: give init "
                              "(a saved model), or set decoder_only to false")
+        if self.decoder_only and not self.init:
+            raise ValueError("decoder_only fine-tunes a trained decoder: give init (a saved "
+                             "model), or set decoder_only to false")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +90,9 @@ class ExperimentConfig:
             data["model"] = VAEConfig.from_dict({**base.model.to_dict(), **data["model"]})
         if "loss" in data:
             data["loss"] = LossConfig(**{**base.loss.to_dict(), **data["loss"]})
+        if data.get("perceptual") is not None:
+            start = base.perceptual.to_dict() if base.perceptual else {}
+            data["perceptual"] = PerceptualConfig.from_dict({**start, **data["perceptual"]})
         if data.get("adversarial") is not None:
             start = base.adversarial.to_dict() if base.adversarial else {}
             data["adversarial"] = AdversarialConfig.from_dict({**start, **data["adversarial"]})

