@@ -1,52 +1,74 @@
-"""Face finders against hand-labelled cat faces: how many they find, how often their first box is
-right, how many false boxes they give, and how fast, on the development and the test photos.
+"""Face finders against hand-labelled cat faces and against pictures with no cat: how many faces
+they find, how often their first box is right, how many false boxes they give, and how fast.
 
 For every labelled photo it runs each finder on the photo's bytes (decoding included), on one
 thread, and prints a markdown table, one row per finder and photo set:
 
-  recall             labelled faces matched by a returned box (IoU >= 0.5), also split by the
-                     face's size (its box's side over the photo's longest side: small < 0.2,
-                     large >= 0.4) and by pose (frontal, or turned or tilted: face_poses.json)
+  recall             labelled faces matched by a returned box (IoU >= 0.5) with its 95% Wilson
+                     interval, also split by the face's size (its box's side over the photo's
+                     longest side: small < 0.2, large >= 0.4) and by pose (frontal, or turned or
+                     tilted: face_poses.json)
   first box right    photos whose first box matches a labelled face, over the photos that have
-                     a labelled face and got a box
+                     a labelled face and got a box (95% interval)
   false boxes        returned boxes that match no labelled face, per photo
   ms                 median and p90 wall time per photo
 
-    python benchmarks/face_finder.py                  # dev (photos 1-150) and test (151-200)
-    python benchmarks/face_finder.py --sets held-out test --misses
+    python benchmarks/face_finder.py                   # dev (photos 1-150) and test (151-200)
+    python benchmarks/face_finder.py --sets A B --finders learned --misses
+    python benchmarks/face_finder.py --noise 1000       # seeded noise, flat colours, textures
+    python benchmarks/face_finder.py --composites 400   # test faces on unseen backgrounds
+    python benchmarks/face_finder.py --cross /tmp/cross # trains on one part, measures the other
+
+Sets: dev, test, and the parts of the development photos grouped by where they were taken
+(labels/photo_groups.json: A is shelters, people and outdoors, B homes). --cross trains a finder
+on each part's photos (kitten_mixer.training.face_finder, seed 0; kept in the folder given, and
+reused when there) and measures it on the other part's photos and on test faces of cats.zip
+pasted into unseen backgrounds and the other part's photo regions: how the finder does on
+photos from places it never saw. --noise counts the pictures made in code
+(kitten_mixer.training.textures.noise_photos, seed 0) in which a finder finds a face, and the
+cartoon cats too; --composites finds test faces of cats.zip (the split training_splits gives
+the shipped model, never learned by the finder) pasted into synthetic photos whose backgrounds
+are textures no finder learned from.
 
 Finders: the plain cascades (OpenCV's defaults on the full-size grey photo), the tuned cascades
-that were the finder until the learned one (benchmarks/cascades.py), and the learned one.
+that were the finder until the learned one (benchmarks/cascades.py), and the learned one
+(--weights: another learned finder's weights).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import os
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-from cascades import CASCADE_FILES, find_with_cascades
 
+import kitten_mixer.faces.learned as learned
+from kitten_mixer.data import load_faces
 from kitten_mixer.faces import find_cat_faces
+from kitten_mixer.faces.box import square_box
 from kitten_mixer.images import open_photo
 
 REPO = Path(__file__).resolve().parents[1]
-PHOTOS = REPO.parent / "shared" / "data" / "photos.zip"
+DATA = REPO.parent / "shared" / "data"
+PHOTOS = DATA / "photos.zip"
+CATS = DATA / "cats.zip"
 SETS = {"dev": REPO / "labels" / "face_boxes.json",
         "test": REPO / "labels" / "face_boxes_test.json"}
-# Training learns real faces from every other development photo
-# (kitten_mixer.training.face_finder): the others are reported on their own too, as photos whose
-# faces were not learned from.
-HELD_OUT = "dev, faces not learned"
+GROUPS = REPO / "labels" / "photo_groups.json"
 POSES = REPO / "labels" / "face_poses.json"
 SIZES = (("small", 0.0, 0.2), ("medium", 0.2, 0.4), ("large", 0.4, 9.0))
+# Seeds of the pictures made here: none of them is one training draws.
+NOISE_SEED = 0
+COMPOSITE_SEED = 1
 Box = tuple[int, int, int, int]
 Finder = Callable[[bytes], list[Box]]
 
@@ -59,8 +81,29 @@ def iou(a: Box, b: Box) -> float:
     return w * h / union if union > 0 else 0.0
 
 
+def wilson(hits: int, total: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion."""
+    if not total:
+        return 0.0, 1.0
+    z, p = 1.959964, hits / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def share(hits: int, total: int, interval: bool = False) -> str:
+    text = f"{hits / max(total, 1):.2f} ({hits}/{total})"
+    if interval:
+        lo, hi = wilson(hits, total)
+        text += f" [{lo:.2f}, {hi:.2f}]"
+    return text
+
+
 def plain_cascades() -> Finder:
     """Both cascades with OpenCV's defaults on the full-size grey photo."""
+    import cv2
+    from cascades import CASCADE_FILES
+
     cascades = [cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, f))
                 for f in CASCADE_FILES]
 
@@ -71,13 +114,36 @@ def plain_cascades() -> Finder:
     return find
 
 
-def run(finder: Finder, photos: dict[str, bytes]) -> tuple[dict[str, list[Box]], list[float]]:
+def tuned_cascades() -> Finder:
+    import cv2
+    from cascades import find_with_cascades
+
+    cv2.setNumThreads(1)
+    return find_with_cascades
+
+
+def learned_finder(weights: Path | None = None) -> Callable:
+    """find_cat_faces, with the finder saved at `weights` instead of the shipped one."""
+    if weights is None:
+        return find_cat_faces
+    finder = learned.FaceFinder.load(weights)
+
+    def find(photo, max_faces: int = 5):
+        saved, learned._default = learned._default, finder
+        try:
+            return find_cat_faces(photo, max_faces)
+        finally:
+            learned._default = saved
+    return find
+
+
+def run(finder: Finder, photos: dict[str, bytes]) -> tuple[dict[str, list], list[float]]:
     """Boxes per photo, and milliseconds per photo."""
     finder(next(iter(photos.values())))  # load weights and cascades outside the timing
     found, ms = {}, []
     for name, data in photos.items():
         began = time.perf_counter()
-        found[name] = [tuple(b[:4]) for b in finder(data)]
+        found[name] = list(finder(data))
         ms.append((time.perf_counter() - began) * 1000)
     return found, ms
 
@@ -89,80 +155,179 @@ def face_groups(labels: dict[str, list[Box]], poses: dict[str, list[str]],
     groups.update({"frontal": [], "turned/tilted": []})
     for name, boxes in labels.items():
         for i, (x0, y0, x1, y1) in enumerate(boxes):
-            share = np.sqrt((x1 - x0) * (y1 - y0)) / sides[name]
-            groups[next(g for g, lo, hi in SIZES if lo <= share < hi)].append((name, i))
+            side = np.sqrt((x1 - x0) * (y1 - y0)) / sides[name]
+            groups[next(g for g, lo, hi in SIZES if lo <= side < hi)].append((name, i))
             groups["frontal" if poses[name][i] == "frontal" else "turned/tilted"].append((name, i))
     return groups
 
 
-def score(labels: dict[str, list[Box]], found: dict[str, list[Box]],
-          groups: dict[str, list[tuple[str, int]]]) -> dict[str, str]:
+def tally(labels: dict[str, list[Box]], found: dict[str, list]) -> dict[str, int]:
+    """Faces, faces found, photos tried (a face and a box), first boxes right, false boxes."""
+    faces = sum(len(b) for b in labels.values())
+    hit = sum(any(iou(b, g) >= 0.5 for g in found[n]) for n, bs in labels.items() for b in bs)
+    tried = [n for n, boxes in labels.items() if boxes and found[n]]
+    right = sum(any(iou(b, found[n][0]) >= 0.5 for b in labels[n]) for n in tried)
+    false = sum(all(iou(b, g) < 0.5 for b in labels[n]) for n in labels for g in found[n])
+    return {"faces": faces, "found": hit, "tried": len(tried), "right": right, "false": false,
+            "photos": len(labels)}
+
+
+def score(labels: dict[str, list[Box]], found: dict[str, list],
+          groups: dict[str, list[tuple[str, int]]] | None) -> dict[str, str]:
     """The table's cells for one finder on one photo set."""
-    def hit(name: str, i: int) -> bool:
-        return any(iou(labels[name][i], g) >= 0.5 for g in found[name])
-
-    def share(faces: list[tuple[str, int]]) -> str:
-        got = sum(hit(*face) for face in faces)
-        return f"{got / max(len(faces), 1):.2f} ({got}/{len(faces)})"
-
-    everyone = [(name, i) for name, boxes in labels.items() for i in range(len(boxes))]
-    tried = [name for name, boxes in labels.items() if boxes and found[name]]
-    right = sum(any(iou(b, found[name][0]) >= 0.5 for b in labels[name]) for name in tried)
-    false = sum(all(iou(b, g) < 0.5 for b in labels[name]) for name in labels
-                for g in found[name])
-    cells = {"recall": share(everyone)}
-    cells.update({group: share(faces) for group, faces in groups.items()})
-    cells["first box right"] = f"{right / max(len(tried), 1):.2f} ({right}/{len(tried)})"
-    cells["false boxes / photo"] = f"{false / len(labels):.2f}"
+    counts = tally(labels, found)
+    cells = {"recall [95%]": share(counts["found"], counts["faces"], True)}
+    for group, faces in (groups or {}).items():
+        got = sum(any(iou(labels[n][i], g) >= 0.5 for g in found[n]) for n, i in faces)
+        cells[group] = share(got, len(faces))
+    cells["first box right [95%]"] = share(counts["right"], counts["tried"], True)
+    cells["false boxes / photo"] = f"{counts['false'] / counts['photos']:.2f}"
     return cells
+
+
+def photo_set(name: str) -> dict[str, list[Box]]:
+    """The labelled boxes of a set: dev, test, or a part (A, B) of the development photos."""
+    path = SETS.get(name, SETS["dev"])
+    labels = {n: [tuple(b) for b in boxes] for n, boxes in json.loads(path.read_text()).items()}
+    if name in SETS:
+        return labels
+    groups = json.loads(GROUPS.read_text())
+    part = set(groups["parts"][name])
+    return {n: boxes for n, boxes in labels.items() if groups["photos"][n] in part}
+
+
+def measure(title: str, finder, labels: dict[str, list[Box]], photos_zip: Path,
+            poses: dict[str, list[str]], misses: bool) -> tuple[list[str], list[str]]:
+    """One table row (and its header) for a finder on labelled photos."""
+    with zipfile.ZipFile(photos_zip) as archive:
+        photos = {name: archive.read(name) for name in labels}
+    sides = {name: max(open_photo(data, reduce_to=None).size) for name, data in photos.items()}
+    found, ms = run(finder, photos)
+    cells = score(labels, found, face_groups(labels, poses, sides))
+    cells["ms p50 / p90"] = f"{np.median(ms):.0f} / {np.percentile(ms, 90):.0f}"
+    if misses:
+        missed = [name for name, boxes in labels.items()
+                  if any(all(iou(b, g) < 0.5 for g in found[name]) for b in boxes)]
+        print(f"  {title} missed a face in:", " ".join(missed) or "none")
+    return ["photos", "finder", *cells], [title, *cells.values()]
+
+
+def noise(finder, count: int) -> str:
+    """Pictures of noise, flat colours and textures, and cartoon cats, in which a face is found."""
+    from kitten_mixer.training.textures import cartoon_cat, noise_photos
+
+    pictures = noise_photos(count, NOISE_SEED)
+    scores = [max((getattr(b, "score", 1.0) for b in finder(p)), default=0.0) for p in pictures]
+    rng = np.random.default_rng([NOISE_SEED, 2])
+    drawings = [cartoon_cat(int(rng.integers(240, 600)), int(rng.integers(240, 600)), rng)
+                for _ in range(count // 5)]
+    drawn = [max((getattr(b, "score", 1.0) for b in finder(p)), default=0.0) for p in drawings]
+    return (f"{sum(s > 0 for s in scores)} of {count} noise/flat/texture pictures gave a face "
+            f"(highest score {max(scores):.2f}); {sum(s > 0 for s in drawn)} of {len(drawings)} "
+            f"cartoon cats (highest {max(drawn):.2f})")
+
+
+def composites(finder, count: int, photos: list | None = None) -> dict[str, str]:
+    """Test faces of cats.zip pasted into `count` synthetic photos on backgrounds no finder
+    learned from (textures of kinds held out of training; regions of `photos` if given)."""
+    from kitten_mixer.training.composites import make_scene
+    from kitten_mixer.training.textures import HELD_OUT
+
+    faces = load_faces(CATS).split()["test"].images
+    rng = np.random.default_rng([COMPOSITE_SEED, 0 if photos is None else 1])
+    labels, found = {}, {}
+    for i in range(count):
+        scene = make_scene(faces, photos or [], rng, HELD_OUT)
+        w, h = scene.image.size
+        labels[i] = [tuple(int(round(v)) for v in np.clip(square_box(*s), 0, [w, h, w, h]))
+                     for s in scene.squares]
+        found[i] = list(finder(scene.image))
+    return score(labels, found, None)
+
+
+def cross(folder: Path, photos_zip: Path) -> dict[str, Path]:
+    """A finder trained on each part's photos: {part trained on: weights}, made if missing."""
+    from kitten_mixer.training.face_finder import train_finder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {}
+    for part in ("A", "B"):
+        path = folder / f"trained-on-{part}.safetensors"
+        if not path.is_file():
+            print(f"training a finder on part {part}'s photos into {path}")
+            with tempfile.TemporaryDirectory() as tmp:
+                boxes = Path(tmp) / "boxes.json"
+                boxes.write_text(json.dumps({n: [list(b) for b in bs]
+                                             for n, bs in photo_set(part).items()}))
+                train_finder(CATS, photos_zip, boxes, path, seed=0)
+        weights[part] = path
+    return weights
+
+
+def part_photos(part: str, photos_zip: Path) -> list:
+    """A part's photos (image, face squares), decoded as the finder decodes them."""
+    from kitten_mixer.training.face_data import load_photos
+
+    with tempfile.TemporaryDirectory() as tmp:
+        boxes = Path(tmp) / "boxes.json"
+        boxes.write_text(json.dumps({n: [list(b) for b in bs]
+                                     for n, bs in photo_set(part).items()}))
+        return load_photos(photos_zip, boxes).pairs()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=Path, default=PHOTOS, help="zip of photos")
-    parser.add_argument("--sets", nargs="+", default=["dev", "test"],
-                        choices=["dev", "held-out", "test"],
-                        help="held-out: the development photos whose faces were not learned")
+    parser.add_argument("--sets", nargs="*", default=["dev", "test"],
+                        choices=["dev", "test", "A", "B"])
+    parser.add_argument("--finders", nargs="+", default=["plain", "tuned", "learned"],
+                        choices=["plain", "tuned", "learned"])
+    parser.add_argument("--weights", type=Path, help="the learned finder's weights")
+    parser.add_argument("--noise", type=int, default=0, help="pictures with no cat to try")
+    parser.add_argument("--composites", type=int, default=0, help="synthetic photos to try")
+    parser.add_argument("--cross", type=Path, help="folder of the finders trained on one part")
     parser.add_argument("--misses", action="store_true", help="list photos with a missed face")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if (busy := os.getloadavg()[0]) > 1.0:
         print(f"note: load average {busy:.1f} on {os.cpu_count()} cores: timings are slower "
               "than on an idle machine")
     poses = json.loads(POSES.read_text())
-    finders = {"plain cascades": plain_cascades(), "tuned cascades (until now)": find_with_cascades,
-               "learned": find_cat_faces}
-    header = None
-    rows = []
+    makers = {"plain": ("plain cascades", plain_cascades),
+              "tuned": ("tuned cascades (until now)", tuned_cascades),
+              "learned": ("learned", lambda: learned_finder(args.weights))}
+    finders = {makers[f][0]: makers[f][1]() for f in args.finders}
+    header, rows = None, []
     for set_name in args.sets:
-        path = SETS["dev" if set_name == "held-out" else set_name]
-        labels = {name: [tuple(b) for b in boxes]
-                  for name, boxes in json.loads(path.read_text()).items()}
-        if set_name == "held-out":
-            set_name, labels = HELD_OUT, dict(list(labels.items())[1::2])
-        with zipfile.ZipFile(args.photos) as archive:
-            photos = {name: archive.read(name) for name in labels}
-        sides = {name: max(open_photo(data, reduce_to=None).size) for name, data in photos.items()}
-        groups = face_groups(labels, poses, sides)
-        faces = sum(len(b) for b in labels.values())
-        print(f"{set_name}: {len(labels)} photos, {faces} faces, "
+        labels = photo_set(set_name)
+        print(f"{set_name}: {len(labels)} photos, {sum(len(b) for b in labels.values())} faces, "
               f"{sum(not b for b in labels.values())} photos with no frontal face")
         for title, finder in finders.items():
-            found, ms = run(finder, photos)
-            cells = score(labels, found, groups)
-            cells["ms p50 / p90"] = f"{np.median(ms):.0f} / {np.percentile(ms, 90):.0f}"
-            header = header or ["photos", "finder", *cells]
-            rows.append([set_name, title, *cells.values()])
-            if args.misses:
-                missed = [name for name, boxes in labels.items()
-                          if any(all(iou(b, g) < 0.5 for g in found[name]) for b in boxes)]
-                print(f"  {title} missed a face in:", " ".join(missed) or "none")
-    print()
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+            header, row = measure(title, finder, labels, args.photos, poses, args.misses)
+            rows.append([set_name, *row])
+    if args.cross:
+        trained = cross(args.cross, args.photos)
+        for part, other in (("A", "B"), ("B", "A")):
+            finder = learned_finder(trained[part])
+            title = f"learned on {part} only"
+            header, row = measure(title, finder, photo_set(other), args.photos, poses,
+                                  args.misses)
+            rows.append([other, *row])
+            cells = composites(finder, args.composites or 200,
+                               part_photos(other, args.photos))
+            print(f"composites on part {other}'s photos and unseen textures, {title}:", cells)
+    if rows:
+        print()
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    for title, finder in finders.items():
+        if args.composites:
+            print(f"composites on unseen textures, {title}:", composites(finder, args.composites))
+        if args.noise:
+            print(f"{title}: {noise(finder, args.noise)}")
 
 
 if __name__ == "__main__":

@@ -230,3 +230,21 @@ def test_the_visitor_picks_the_second_cat_of_a_photo_and_keeps_it(app, resources
     assert kept.origin == "kept" and kept.photo and torch.allclose(kept.code, second.code)
     assert app.session_state["chosen"] == [kept.key]
 
+
+
+@pytest.mark.slow
+def test_a_picture_of_noise_is_told_no_face_was_found(app):
+    """The first of the noise benchmark's pictures (benchmarks/face_finder.py --noise, seed 0),
+    uploaded: the page says no face was found and the centre is used."""
+    from kitten_mixer.training.textures import noise_photos
+
+    picture = noise_photos(1, seed=0)[0]
+    if not isinstance(picture, bytes):
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        picture = buffer.getvalue()
+    app.get("file_uploader")[0].set_value([("noise.png", picture, "image/png")])
+    run(app)
+    warnings = "\n".join(w.value for w in app.warning)
+    assert "noise.png: no encontramos una cara de gato" in warnings
+    assert not face_buttons(app) and len(app.session_state["own"]) == 1

@@ -31,12 +31,15 @@ from kitten_mixer.faces.learned import WEIGHTS, FaceFinder
 from kitten_mixer.images import centre_crop, open_photo
 from kitten_mixer.mixer import NoFaceFound
 from kitten_mixer.storage import read_tensors, write_tensors
+from kitten_mixer.training.composites import make_scene
 from kitten_mixer.training.face_scenes import paste_faces
+from kitten_mixer.training.textures import KINDS, NOISE_KINDS, cartoon_cat, noise_photos, texture
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS_ZIP = REPO.parent / "shared" / "data" / "photos.zip"
 BOX_FILES = {"dev": REPO / "labels" / "face_boxes.json",
              "test": REPO / "labels" / "face_boxes_test.json"}
+GROUPS = REPO / "labels" / "photo_groups.json"
 # The right-hand column of this figure holds real test-split faces, 64 pixels each.
 FIGURE = REPO / "docs" / "images" / "reconstructions.png"
 # Measured (docs/faces.md): a little below, so that a retrained finder has some room.
@@ -166,6 +169,76 @@ def test_pasted_training_faces_are_where_their_targets_say():
         assert errors[0] < errors[1]  # a pasted face may be mirrored (or narrowed), not turned
         best.append(errors[0])
     assert len(best) >= 10 and np.median(best) < 12
+
+
+def test_synthetic_photos_hold_their_faces_where_their_squares_say():
+    """A face drawn into a synthetic photo, cropped from its square and tilt, is the face
+    again (mirrored or not); the photo is spoilt, so the match is loose."""
+    face = torch.from_numpy(np.asarray(real_face(), np.uint8).copy()).permute(2, 0, 1)[None]
+    rng = np.random.default_rng(5)
+    errors = []
+    for _ in range(12):
+        scene = make_scene(face, [], rng, ("flat", "gradient"), cats=1)
+        assert scene.image.mode == "RGB" and 240 <= max(scene.image.size) <= 640
+        if not len(scene.squares):
+            continue
+        (cx, cy, side), tilt = scene.squares[0], scene.tilts[0]
+        assert abs(tilt) <= 40 and side >= 8
+        if side < 60 or min(cx - side / 2, cy - side / 2) < 0 or \
+                cx + side / 2 > scene.image.width or cy + side / 2 > scene.image.height:
+            continue  # too small to compare, or cut by the frame
+        crop = crop_face(scene.image, Box(*square_box(cx, cy, side), 1.0, tilt))
+        middle = [np.asarray(c, float)[20:44, 20:44] for c in
+                  (crop, crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT))]
+        reference = np.asarray(real_face(), float)[20:44, 20:44]
+        errors.append(min(np.abs(m - reference).mean() for m in middle))
+    assert len(errors) >= 3 and np.median(errors) < 40
+
+
+def test_pictures_made_in_code_are_seeded_and_of_every_kind():
+    rng = np.random.default_rng(0)
+    for kind in KINDS + NOISE_KINDS:
+        pixels = texture(kind, 60, 80, rng)
+        assert pixels.shape == (60, 80, 3) and pixels.dtype == np.uint8
+    first, again = noise_photos(13, seed=4), noise_photos(13, seed=4)
+    as_array = [np.asarray(open_photo(p)) for p in first]
+    assert all(np.array_equal(a, np.asarray(open_photo(b))) for a, b in zip(as_array, again))
+    assert any(isinstance(p, bytes) for p in first) and any(isinstance(p, Image.Image)
+                                                            for p in first)
+    assert cartoon_cat(100, 120, rng).size == (120, 100)
+
+
+def test_no_face_in_the_first_pictures_of_noise_flat_colours_or_textures():
+    """The first 36 of the noise benchmark's pictures (benchmarks/face_finder.py --noise,
+    seed 0), two of each kind: none scores a face."""
+    scored = [i for i, picture in enumerate(noise_photos(36, seed=0)) if find_cat_faces(picture)]
+    assert scored == []
+
+
+@pytest.mark.slow
+def test_few_faces_in_a_thousand_pictures_of_noise_flat_colours_or_textures():
+    """All 1,000 of them. The goal is none; the shipped finder finds a face in 19 (text and
+    marbled waves, docs/faces.md), the finder before it in 174."""
+    scored = sum(bool(find_cat_faces(picture)) for picture in noise_photos(1000, seed=0))
+    assert scored <= 20
+
+
+def test_cartoon_cats_are_not_cats():
+    rng = np.random.default_rng([0, 2])  # the noise benchmark's drawings
+    drawings = [cartoon_cat(int(rng.integers(240, 600)), int(rng.integers(240, 600)), rng)
+                for _ in range(6)]
+    assert [i for i, drawing in enumerate(drawings) if find_cat_faces(drawing)] == []
+
+
+def test_photo_groups_cover_the_development_photos_only():
+    groups = json.loads(GROUPS.read_text())
+    dev = json.loads(BOX_FILES["dev"].read_text())
+    test = json.loads(BOX_FILES["test"].read_text())
+    assert set(dev) <= set(groups["photos"]) and not set(test) & set(groups["photos"])
+    assert set(groups["photos"].values()) == set(groups["groups"])
+    parts = [set(p) for p in groups["parts"].values()]
+    assert len(parts) == 2 and not parts[0] & parts[1] and parts[0] | parts[1] == set(
+        groups["groups"])
 
 
 def test_boxes_are_in_full_size_pixels_of_the_rotated_photo(scene):
@@ -316,6 +389,8 @@ def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
 
     monkeypatch.setattr(training, "PROPOSAL_STEPS", (3, 2))
     monkeypatch.setattr(training, "REFINE_STEPS", (3, 2))
+    monkeypatch.setattr(training, "SCENES", 6)
+    monkeypatch.setattr(training, "TEXTURES", 4)
     write_photos(tmp_path / "cats", 40)
     cats = zip_folder(tmp_path / "cats", tmp_path / "cats.zip")
     scenes = tmp_path / "scenes" / "photos"

@@ -44,10 +44,10 @@ class RefineNet(nn.Module):
         super().__init__()
         # 48 -> 46 -> 23 -> 21 -> 10 -> 8 -> 4 -> 2
         self.features = nn.Sequential(
-            _conv(3, 16), nn.MaxPool2d(2), _conv(16, 32), nn.MaxPool2d(2), _conv(32, 64),
-            nn.MaxPool2d(2), _conv(64, 96))
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(96 * 2 * 2, 128), nn.ReLU(inplace=True),
-                                  nn.Linear(128, 6))
+            _conv(3, 24), nn.MaxPool2d(2), _conv(24, 48), nn.MaxPool2d(2), _conv(48, 96),
+            nn.MaxPool2d(2), _conv(96, 128))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 2 * 2, 192),
+                                  nn.ReLU(inplace=True), nn.Linear(192, 6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], [N, 3, 48, 48] -> [N, 6]."""

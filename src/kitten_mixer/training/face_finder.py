@@ -1,33 +1,38 @@
-"""Training the face finder from the data we have: the training faces pasted into photos, the
-labelled photos' windows without a face, and the finder's own false finds on them."""
+"""Training the face finder from the data we have: training faces pasted into windows and into
+whole synthetic photos, the labelled photos' faces and their windows without a face, pictures
+made in code that hold no cat, and the finder's own false finds on all of these."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import time
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
 
 from kitten_mixer.data import load_faces
-from kitten_mixer.errors import DataError
-from kitten_mixer.faces.box import face_square, overlap, squares_to_boxes
-from kitten_mixer.faces.decode import load_photo
-from kitten_mixer.faces.learned import DECODE_SIDE, MIN_FACE, FaceFinder, windows
+from kitten_mixer.faces.learned import MAX_PROPOSALS, FaceFinder
 from kitten_mixer.faces.networks import (
     PROPOSAL_WINDOW,
     REFINE_CONTEXT,
     REFINE_WINDOW,
     ProposalNet,
     RefineNet,
+)
+from kitten_mixer.training.composites import make_scene
+from kitten_mixer.training.face_data import (
+    FaceWindows,
+    Photos,
+    empty_windows,
+    face_windows,
+    load_photos,
+    mine,
+    texture_photos,
+    to_float,
 )
 from kitten_mixer.training.face_scenes import (
     FACE_IOU,
@@ -36,174 +41,89 @@ from kitten_mixer.training.face_scenes import (
     jitter,
     jpeg_like,
     paste_faces,
-    random_squares,
-    squares_iou,
 )
+from kitten_mixer.training.textures import KINDS
 
 log = logging.getLogger(__name__)
 
-# Steps of BATCH windows, before and after mining the false finds of the proposals alone and of
-# the whole finder.
-PROPOSAL_STEPS = (3000, 1000)
-REFINE_STEPS = (3000, 1000)
+# Steps of BATCH windows: the proposals before and after mining their false finds; the checks
+# after mining the proposals' false finds, then twice after mining the whole finder's.
+PROPOSAL_STEPS = (3000, 1500)
+REFINE_STEPS = (3000, 1000, 1000)
 BATCH = 160
-# Windows cut around each labelled face of every other photo: a quarter of the faces learned
-# from are real ones, in real surroundings (ears, fur, shadows) no pasted face has.
+# Synthetic photos, and pictures made in code, made once for both networks.
+SCENES = 1200
+TEXTURES = 1500
+# Windows cut around each labelled face and each synthetic photo's face.
 REAL_WINDOWS = 60
+SCENE_WINDOWS = 10
+# Half of every batch holds a face: this share of them pasted into a window, the rest from
+# the labelled photos and the synthetic ones, half and half.
+PASTED = 0.4
+# The other half holds none: windows of the labelled photos, of the synthetic photos and of
+# the pictures made in code, and the finder's own false finds on the photos (labelled and
+# synthetic) and on the pictures, in these shares.
+EMPTY_SHARES = {"photos": 0.3, "scenes": 0.1, "textures": 0.15, "mined": 0.3,
+                "mined pictures": 0.15}
+# Fresh pictures made in code tried at the end, for the log.
+CALIBRATION = 300
 # Thresholds while mining: low, so that the near misses are learned too.
 MINE_PROPOSAL = 0.3
 MINE_FACE = 0.2
 
 
-@dataclass
-class Photos:
-    """The labelled photos, each also mirrored, decoded as the finder decodes them, with their
-    face squares in the same pixels."""
-
-    images: list[Image.Image]
-    squares: list[np.ndarray]
-
-    def halves(self) -> tuple[Photos, Photos]:
-        """Every other labelled photo (with its mirror), and the rest."""
-        pairs = [(i, i + 1) for i in range(0, len(self.images), 2)]
-        first = [j for k, pair in enumerate(pairs) if k % 2 == 0 for j in pair]
-        rest = [j for k, pair in enumerate(pairs) if k % 2 == 1 for j in pair]
-        return tuple(Photos([self.images[j] for j in half], [self.squares[j] for j in half])
-                     for half in (first, rest))
+def _counts(total: int, shares: list[float], gen: torch.Generator) -> list[int]:
+    """`total` split by `shares` (which need not sum to 1), the remainder drawn at random."""
+    weights = torch.tensor(shares, dtype=torch.float64)
+    exact = weights / weights.sum() * total
+    counts = exact.floor().long()
+    rest = total - int(counts.sum())
+    if rest:
+        extra = torch.multinomial(exact - counts, rest, replacement=True, generator=gen)
+        counts += torch.bincount(extra, minlength=len(shares))
+    return counts.tolist()
 
 
-def load_photos(photos_zip: str | os.PathLike, boxes_json: str | os.PathLike) -> Photos:
-    """The photos named in `boxes_json` (and no other), and their mirror images."""
-    labels = _read_boxes(boxes_json)
-    images, squares = [], []
-    try:
-        archive = zipfile.ZipFile(photos_zip)
-    except (OSError, zipfile.BadZipFile) as e:
-        raise DataError(f"{photos_zip}: not a zip of photos ({e})") from None
-    with archive:
-        missing = sorted(set(labels) - set(archive.namelist()))
-        if missing:
-            raise DataError(f"{photos_zip}: has no {missing[0]}, named in {boxes_json}")
-        for name, boxes in labels.items():
-            image, fx, fy = load_photo(archive.read(name), DECODE_SIDE)
-            square = np.array([face_square((x0 / fx, y0 / fy, x1 / fx, y1 / fy))
-                               for x0, y0, x1, y1 in boxes]).reshape(-1, 3)
-            mirrored = square.copy()
-            mirrored[:, 0] = image.width - mirrored[:, 0]
-            images += [image, ImageOps.mirror(image)]
-            squares += [square, mirrored]
-    return Photos(images, squares)
+def _pick(bank: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    return bank[torch.randint(len(bank), (n,), generator=gen)]
 
 
-def _read_boxes(boxes_json: str | os.PathLike) -> dict[str, list[list[float]]]:
-    """{photo name in the zip: [[x0, y0, x1, y1], ...]}, checked."""
-    try:
-        labels = json.loads(Path(boxes_json).read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"{boxes_json}: cannot be read as JSON ({e})") from None
-    shape_ok = isinstance(labels, dict) and labels and all(
-        isinstance(boxes, list) and all(
-            isinstance(box, list) and len(box) == 4
-            and all(isinstance(v, (int, float)) for v in box) for box in boxes)
-        for boxes in labels.values())
-    if not shape_ok:
-        raise DataError(f"{boxes_json}: expected {{photo name: [[x0, y0, x1, y1], ...]}}")
-    return labels
-
-
-def photo_windows(photos: Photos, per_photo: int, size: int, context: float,
-                  rng: np.random.Generator, faces_allowed: bool = False) -> torch.Tensor:
-    """Random windows of the photos, of every size the finder searches, as uint8; without
-    faces unless `faces_allowed`."""
-    out = []
-    for image, labelled in zip(photos.images, photos.squares):
-        min_side = MIN_FACE * max(image.size) * 0.8
-        squares = random_squares(*image.size, labelled[:0] if faces_allowed else labelled,
-                                 per_photo, min_side, rng)
-        out.append(_uint8(windows(image, squares, size, context)))
-    return torch.cat(out)
-
-
-@dataclass
-class RealFaces:
-    """Windows around labelled faces, near and off them, with the same targets as pasted faces
-    (the tilt unknown: NaN)."""
-
-    images: torch.Tensor  # uint8 [N, 3, size, size]
-    targets: torch.Tensor  # [N, 4]
-    iou: torch.Tensor  # [N]
-
-
-def face_windows(photos: Photos, per_face: int, size: int, context: float,
-                 rng: np.random.Generator) -> RealFaces:
-    """Windows whose square is shifted and scaled around each labelled face as the pasted
-    faces' are (mostly near, some far)."""
-    images, targets = [], []
-    for image, labelled in zip(photos.images, photos.squares):
-        for cx, cy, side in labelled:
-            near = rng.uniform(size=per_face) < 0.7
-            spread = np.where(near, 0.12, 0.5)[:, None]
-            shift = rng.uniform(-1, 1, (per_face, 2)) * spread
-            log_side = np.where(near, rng.uniform(np.log(0.8), np.log(1.25), per_face),
-                                rng.uniform(np.log(0.5), np.log(2.0), per_face))
-            # The window's square, placed so that the face sits at `shift` from its middle.
-            own = side / np.exp(log_side)
-            squares = np.stack([cx - shift[:, 0] * own, cy - shift[:, 1] * own, own], axis=1)
-            images.append(_uint8(windows(image, squares, size, context)))
-            targets.append(np.concatenate([shift, log_side[:, None],
-                                           np.full((per_face, 1), np.nan)], axis=1))
-    targets = torch.from_numpy(np.concatenate(targets)).float()
-    face = torch.cat([targets[:, :2], targets[:, 2:3].exp()], 1)
-    iou = squares_iou(face, torch.tensor([[0.0, 0.0, 1.0]]).expand(len(face), 3))
-    return RealFaces(torch.cat(images), targets, iou)
-
-
-def _uint8(images: torch.Tensor) -> torch.Tensor:
-    return (images * 255).round().to(torch.uint8)
-
-
-def _float(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 255
-
-
-def mine(finder: FaceFinder, photos: Photos, size: int, context: float,
-         whole: bool) -> torch.Tensor:
-    """The windows where the finder (its proposals alone, or `whole`) sees a face that no
-    label has, at the mining thresholds, as uint8 windows."""
-    out = []
-    for image, labelled in zip(photos.images, photos.squares):
-        if whole:
-            found = np.array([f[:3] for f in finder.find(image)]).reshape(-1, 3)
-        else:
-            found = finder.propose(image, limit=200)[0]
-        if len(found) and len(labelled):
-            iou = overlap(squares_to_boxes(found), squares_to_boxes(labelled))
-            found = found[iou.max(axis=1) < NO_FACE_IOU]
-        if len(found):
-            out.append(_uint8(windows(image, found, size, context)))
-    return torch.cat(out) if out else torch.zeros((0, 3, size, size), dtype=torch.uint8)
-
-
-def _batch(faces: torch.Tensor, backgrounds: torch.Tensor, negatives: list[torch.Tensor],
-           real: RealFaces | None, size: int, context: float, gen: torch.Generator):
-    """Half pasted faces, half windows without a face (split evenly between the banks)."""
+def _batch(faces: torch.Tensor, backgrounds: torch.Tensor, real: list[FaceWindows],
+           empty: dict[str, list[torch.Tensor]], size: int, context: float,
+           gen: torch.Generator):
+    """Half windows with faces (pasted, or from the labelled and synthetic photos), half
+    without (from the empty banks by their shares)."""
     half = BATCH // 2
-    pasted = half - half // 4 if real is not None else half
-    images, targets, iou = paste_faces(faces, backgrounds, pasted, size, context, gen)
-    if real is not None:  # a quarter of the faces are real ones, in their own surroundings
-        pick = torch.randint(len(real.images), (half - pasted,), generator=gen)
-        images = torch.cat([images, _float(real.images[pick])])
-        targets, iou = torch.cat([targets, real.targets[pick]]), torch.cat([iou, real.iou[pick]])
-    banks = [bank for bank in negatives if len(bank)]
-    parts = [bank[torch.randint(len(bank), (half // len(banks),), generator=gen)]
-             for bank in banks]
-    empty = _float(torch.cat(parts))
-    images = jitter(torch.cat([images, empty]), gen)
-    label = torch.cat([(iou >= FACE_IOU).float(), torch.zeros(len(empty))])
-    known = torch.cat([(iou >= FACE_IOU) | (iou < NO_FACE_IOU), torch.ones(len(empty), dtype=bool)])
-    boxed = torch.cat([iou >= PART_IOU, torch.zeros(len(empty), dtype=bool)])
-    targets = torch.cat([targets, torch.zeros(len(empty), 4)])
+    real = [bank for bank in real if len(bank)]
+    shares = [PASTED] + [(1 - PASTED) / len(real)] * len(real) if real else [1.0]
+    counts = _counts(half, shares, gen)
+    images, targets, iou = paste_faces(faces, backgrounds, counts[0], size, context, gen)
+    images, targets, iou = [images], [targets], [iou]
+    for bank, n in zip(real, counts[1:]):
+        pick = torch.randint(len(bank), (n,), generator=gen)
+        images.append(to_float(bank.images[pick]))
+        targets.append(bank.targets[pick])
+        iou.append(bank.iou[pick])
+    images, targets, iou = torch.cat(images), torch.cat(targets), torch.cat(iou)
+    banks = [(bank, EMPTY_SHARES[name] / len(parts)) for name, parts in empty.items()
+             for bank in parts if len(bank)]
+    counts = _counts(half, [share for _, share in banks], gen)
+    nothing = _mirrored(to_float(torch.cat([_pick(bank, n, gen)
+                                          for (bank, _), n in zip(banks, counts)])), gen)
+    images = jitter(torch.cat([images, nothing]), gen)
+    label = torch.cat([(iou >= FACE_IOU).float(), torch.zeros(len(nothing))])
+    known = torch.cat([(iou >= FACE_IOU) | (iou < NO_FACE_IOU),
+                       torch.ones(len(nothing), dtype=torch.bool)])
+    boxed = torch.cat([iou >= PART_IOU, torch.zeros(len(nothing), dtype=torch.bool)])
+    targets = torch.cat([targets, torch.zeros(len(nothing), 4)])
     return images, label, known, boxed, targets
+
+
+def _mirrored(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Windows without a face, half of them mirrored: still no face, and twice as many."""
+    flip = torch.rand(len(images), generator=gen) < 0.5
+    images[flip] = images[flip].flip(3)
+    return images
 
 
 def _loss(out: torch.Tensor, label, known, boxed, targets) -> torch.Tensor:
@@ -218,75 +138,123 @@ def _loss(out: torch.Tensor, label, known, boxed, targets) -> torch.Tensor:
 
 
 def fit(net: torch.nn.Module, steps: int, faces: torch.Tensor, backgrounds: torch.Tensor,
-        negatives: list[torch.Tensor], real: RealFaces, size: int, context: float,
-        gen: torch.Generator, lr: float = 2e-3) -> None:
+        real: list[FaceWindows], empty: dict[str, list[torch.Tensor]], size: int,
+        context: float, gen: torch.Generator, lr: float = 2e-3) -> None:
     """`steps` Adam steps on fresh batches, the learning rate falling along a cosine."""
+    net.to(memory_format=torch.channels_last)  # twice as fast forward, the same numbers
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     net.train()
     began = time.perf_counter()
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr * (0.02 + 0.98 * (1 + math.cos(math.pi * step / steps)) / 2)
-        images, *rest = _batch(faces, backgrounds, negatives, real, size, context, gen)
-        out = net(images)
+        images, *rest = _batch(faces, backgrounds, real, empty, size, context, gen)
+        out = net(images.contiguous(memory_format=torch.channels_last))
         loss = _loss(out.reshape(len(images), -1), *rest)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if step % 250 == 0 or step == steps - 1:
+        if step % 500 == 0 or step == steps - 1:
             log.info("%s step %d/%d loss %.4f (%.0f s)", type(net).__name__, step, steps,
                      loss.item(), time.perf_counter() - began)
     net.eval()
+
+
+def _scenes(faces: torch.Tensor, photos: Photos, count: int, rng: np.random.Generator) -> Photos:
+    """`count` synthetic photos on backgrounds of the labelled photos and of KINDS."""
+    pairs = photos.pairs()
+    made = [make_scene(faces, pairs, rng, KINDS) for _ in range(count)]
+    return Photos([s.image for s in made], [s.squares for s in made],
+                  [np.radians(s.tilts) for s in made])
+
+
+def _mine_all(finder: FaceFinder, sources: Photos, size: int, context: float,
+              whole: bool) -> torch.Tensor:
+    # The checks see the best MAX_PROPOSALS proposals of a photo; the proposals learn from more.
+    found = mine(finder, sources, size, context, whole,
+                 MAX_PROPOSALS if size == REFINE_WINDOW else 200)
+    log.info("%d false %s mined at %d pixels", len(found), "finds" if whole else "proposals",
+             size)
+    return found
+
+
+def noise_check(finder: FaceFinder, rng: np.random.Generator) -> int:
+    """How many of CALIBRATION fresh pictures made in code (of the kinds learned from, drawings
+    among them) get a face: logged, for the record of a training."""
+    pictures = texture_photos(CALIBRATION, KINDS, rng).images
+    scores = [max((face[3] for face in finder.candidates(picture, MINE_FACE)), default=0.0)
+              for picture in pictures]
+    passed = sum(s >= finder.face_threshold for s in scores)
+    log.info("%d of %d fresh pictures made in code get a face (the highest score %.3f, the "
+             "threshold %.2f)", passed, len(scores), max(scores), finder.face_threshold)
+    return passed
 
 
 def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
                  boxes_json: str | os.PathLike, out: str | os.PathLike, seed: int = 0) -> Path:
     """Train both networks of the face finder and save them to `out` (a .safetensors file).
 
-    Faces come from `cats_zip` (tight 64x64 crops); photos without faces, and the finder's false
-    finds, from the photos of `photos_zip` named in `boxes_json` (and no other photo: keep the
-    test photos out of it), outside their labelled boxes; real faces from every other one of
-    them. About 9 minutes on a quiet 2-core CPU; the shipped weights are seed 0's.
+    Faces come from the training and validation faces of `cats_zip` (tight 64x64 crops; its
+    test split is left for measuring); real faces, photos without faces and the finder's false
+    finds from the photos of `photos_zip` named in `boxes_json` (and no other photo: keep the
+    test photos out of it); the rest is made in code. 45 minutes on one thread of a shared
+    2-core CPU (docs/faces.md); the shipped weights are seed 0's.
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     began = time.perf_counter()
     photos = load_photos(photos_zip, boxes_json)  # first: a bad box file fails at once
-    faces = jpeg_like(load_faces(cats_zip).images, 0.3, rng)
-    teaching = photos.halves()[0]
-    log.info("%d faces, %d photos with their mirrors (%.0f s)", len(faces), len(photos.images),
+    split = load_faces(cats_zip).split()
+    faces = jpeg_like(torch.cat([split["train"].images, split["val"].images]), 0.3, rng)
+    scenes = _scenes(faces, photos, SCENES, rng)
+    textures = texture_photos(TEXTURES, KINDS, rng)
+    # Mined on every labelled photo (with its mirror), a third of the synthetic photos, and
+    # apart from them, every picture made in code.
+    minable = photos + Photos(scenes.images[::3], scenes.squares[::3])
+    log.info("%d faces, %d photos with their mirrors, %d synthetic photos, %d pictures (%.0f s)",
+             len(faces), len(photos.images), len(scenes.images), len(textures.images),
              time.perf_counter() - began)
 
     # The proposals see faces about 24 pixels wide: shrink them first, as the pyramid does.
-    small = F.interpolate(_float(faces), size=32, mode="bilinear", antialias=True)
+    small = F.interpolate(to_float(faces), size=32, mode="bilinear", antialias=True)
     proposal, refine = ProposalNet(), RefineNet()
     finder = FaceFinder(proposal, refine, MINE_PROPOSAL, MINE_FACE)
     size, context = PROPOSAL_WINDOW, 1.0
-    backgrounds = photo_windows(photos, 60, size, context, rng, faces_allowed=True)
-    empty = photo_windows(photos, 700, size, context, rng)
-    real = face_windows(teaching, REAL_WINDOWS, size, context, rng)
-    fit(proposal, PROPOSAL_STEPS[0], small, backgrounds, [empty], real, size, context, gen)
-    hard = mine(finder, photos, size, context, whole=False)
-    log.info("%d false proposals mined", len(hard))
-    fit(proposal, PROPOSAL_STEPS[1], small, backgrounds, [empty, hard], real, size, context, gen,
+    backgrounds = torch.cat([empty_windows(photos, 30, size, context, rng),
+                             empty_windows(scenes, 10, size, context, rng),
+                             empty_windows(textures, 8, size, context, rng)])
+    empty = {"photos": [empty_windows(photos, 700, size, context, rng)],
+             "scenes": [empty_windows(scenes, 100, size, context, rng)],
+             "textures": [empty_windows(textures, 80, size, context, rng)]}
+    real = [face_windows(photos, REAL_WINDOWS, size, context, rng),
+            face_windows(scenes, SCENE_WINDOWS, size, context, rng)]
+    fit(proposal, PROPOSAL_STEPS[0], small, backgrounds, real, empty, size, context, gen)
+    empty["mined"] = [_mine_all(finder, minable, size, context, whole=False)]
+    empty["mined pictures"] = [_mine_all(finder, textures, size, context, whole=False)]
+    fit(proposal, PROPOSAL_STEPS[1], small, backgrounds, real, empty, size, context, gen,
         lr=5e-4)
 
     size, context = REFINE_WINDOW, REFINE_CONTEXT
-    full = _float(faces)
-    backgrounds = photo_windows(photos, 60, size, context, rng, faces_allowed=True)
-    empty = photo_windows(photos, 200, size, context, rng)
-    hard = mine(finder, photos, size, context, whole=False)
-    log.info("%d false proposals mined for the refining network", len(hard))
-    real = face_windows(teaching, REAL_WINDOWS, size, context, rng)
-    fit(refine, REFINE_STEPS[0], full, backgrounds, [empty, hard], real, size, context, gen)
-    harder = mine(finder, photos, size, context, whole=True)
-    log.info("%d false finds mined", len(harder))
-    fit(refine, REFINE_STEPS[1], full, backgrounds, [empty, hard, harder], real, size, context,
-        gen,
-        lr=5e-4)
+    backgrounds = torch.cat([empty_windows(photos, 30, size, context, rng),
+                             empty_windows(scenes, 10, size, context, rng),
+                             empty_windows(textures, 8, size, context, rng)])
+    empty = {"photos": [empty_windows(photos, 200, size, context, rng)],
+             "scenes": [empty_windows(scenes, 30, size, context, rng)],
+             "textures": [empty_windows(textures, 30, size, context, rng)],
+             "mined": [_mine_all(finder, minable, size, context, whole=False)],
+             "mined pictures": [_mine_all(finder, textures, size, context, whole=False)]}
+    real = [face_windows(photos, REAL_WINDOWS, size, context, rng),
+            face_windows(scenes, SCENE_WINDOWS, size, context, rng)]
+    for stage, steps in enumerate(REFINE_STEPS):
+        if stage:  # the whole finder's false finds so far
+            empty["mined"].append(_mine_all(finder, minable, size, context, whole=True))
+            empty["mined pictures"].append(_mine_all(finder, textures, size, context, True))
+        fit(refine, steps, to_float(faces), backgrounds, real, empty, size, context, gen,
+            lr=5e-4 if stage else 2e-3)
 
     finder = FaceFinder(proposal, refine)
+    noise_check(finder, rng)
     finder.save(out)
     log.info("saved %s (%.0f s in all)", out, time.perf_counter() - began)
     return Path(out)
