@@ -6,7 +6,7 @@ features rather than draw cats. For each model this prints, on the test split of
 
   PSNR, SSIM, sharpness   of reconstructions and of 50/50 arc mixes (over the photos')
   KID lite0               reconstructions, arc mixes and new kittens (the yardstick)
-  KID <net>               reconstructions and arc mixes in the loss network's own features:
+  KID lite1, lite2        reconstructions and arc mixes in the loss networks' own features:
                           falling much faster than Lite0's means fitting the loss network
   critic AUC              a patch critic trained from scratch (no pretrained features) on
                           photos against the model's reconstructions (or arc mixes) of the
@@ -21,7 +21,7 @@ and, with --figure, writes a picture of 16 reconstructions and 8 arc morphs of t
 4x zoom, one column block per model (no photo in it: they are not ours to publish).
 
     python research/three_judges.py src/kitten_mixer/weights/default runs/perceptual
-    python research/three_judges.py MODEL... --network lite1 --figure /tmp/judges.png
+    python research/three_judges.py MODEL... --networks lite1 --figure /tmp/judges.png
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def critic_auc(mixer: KittenMixer, photos: torch.Tensor, fakes: torch.Tensor,
     return auc(scores(critic, held_photos), scores(critic, held_fakes))
 
 
-def judge(folder: str, data: str, network: str, steps: int,
+def judge(folder: str, data: str, networks: list[str], steps: int,
           features: dict, real: dict) -> tuple[dict[str, float], list]:
     mixer = KittenMixer.load(folder)
     splits = training_splits(mixer.config, data, (64, 64))
@@ -110,18 +110,19 @@ def judge(folder: str, data: str, network: str, steps: int,
         smooth = [metrics.morph_smoothness(mixer.decode_tensor(
             latent_path(means[a], means[b], torch.linspace(0, 1, 11), "slerp")))
             for a, b in random_pairs(MORPHS, len(means), 2)]
-    for name in ("lite0", network):
+    for name in features:
         if name not in real:
             real[name] = features[name](photos)
     kid = {name: [metrics.kernel_inception_distance(real[name], features[name](images))[0]
-                  for images in (rec, mixes)] for name in ("lite0", network)}
+                  for images in (rec, mixes)] for name in features}
     row = {"PSNR": metrics.psnr(photos, rec), "SSIM": metrics.ssim(photos, rec),
            "sharp rec": metrics.sharpness_ratio(photos, rec),
            "sharp mix": metrics.sharpness_ratio(photos, mixes),
            "KID0 rec": kid["lite0"][0], "KID0 mix": kid["lite0"][1],
            "KID0 kittens": metrics.kernel_inception_distance(
                real["lite0"], features["lite0"](kittens))[0] if kittens is not None else None,
-           f"KID {network} rec": kid[network][0], f"KID {network} mix": kid[network][1],
+           **{f"KID{name[-1]} {what}": kid[name][i] for name in networks
+              for i, what in enumerate(("rec", "mix"))},
            "AUC rec": critic_auc(mixer, train, train_rec, photos, rec, steps),
            "AUC mix": critic_auc(mixer, train, train_mixes, photos, mixes, steps),
            "stripes rec": stripes(photos, rec), "stripes mix": stripes(photos, mixes),
@@ -141,17 +142,17 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="saved-model or run folders")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared"
                                               / "data" / "cats.zip"))
-    parser.add_argument("--network", default="lite2", choices=["lite1", "lite2"],
-                        help="the loss network whose own KID is reported")
+    parser.add_argument("--networks", nargs="+", default=["lite2"], choices=["lite1", "lite2"],
+                        help="the loss networks whose own KID is reported")
     parser.add_argument("--critic-steps", type=int, default=1500)
     parser.add_argument("--figure", type=Path, help="write the models' pictures here (PNG)")
     args = parser.parse_args()
-    features = {name: efficientnet_features(network=name) for name in ("lite0", args.network)}
+    features = {name: efficientnet_features(network=name) for name in ["lite0", *args.networks]}
     real: dict = {}
     rows, figures = {}, []
     for folder in args.models:
         began = time.perf_counter()
-        rows[folder], pictures = judge(folder, args.data, args.network, args.critic_steps,
+        rows[folder], pictures = judge(folder, args.data, args.networks, args.critic_steps,
                                        features, real)
         figures.append(pictures)
         print(f"{folder}: {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)

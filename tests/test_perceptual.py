@@ -118,6 +118,9 @@ def test_a_perceptual_decoder_fine_tune_keeps_the_encoder_and_resumes_to_the_bit
         assert torch.equal(straight[name], resumed[name]), name
         assert torch.equal(weights.float(), straight[name].float()) == \
             (not name.startswith("decoder")), name
+    # The likelihood gets worse on purpose: the model kept is the newest, not the lowest loss.
+    saved, _ = load_model(tmp_path / "straight", "cpu")
+    assert all(torch.equal(w, straight[name]) for name, w in saved.state_dict().items())
     stored = load_checkpoint(RunFolder(tmp_path / "straight").checkpoint(2))["config"]
     assert ExperimentConfig.from_dict(stored).perceptual.network == "lite1"
 

@@ -277,10 +277,11 @@ def _save_epoch(run: Run, history: list[dict[str, float]], describe: dict[str, A
     # The best model by validation loss (training loss without a validation set)...
     scores = [r["val_loss"] if math.isfinite(r["val_loss"]) else r["train_loss"]
               for r in history]
-    # ...except against a discriminator, which makes the likelihood worse on purpose: there
-    # the newest model is the one to keep.
+    # ...except against a discriminator or with a perceptual term, which make the likelihood
+    # worse on purpose: there the newest model is the one to keep.
+    newest = run.adversary is not None or run.perceptual is not None
     with _averaged(run):
-        if scores[-1] < min(scores[:-1], default=math.inf) or run.adversary is not None:
+        if scores[-1] < min(scores[:-1], default=math.inf) or newest:
             save_model(run.model, folder.path, **describe, metrics=metrics)
         # ...and by training loss, when that is another one.
         if math.isfinite(row["val_loss"]) and \
