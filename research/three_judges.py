@@ -48,6 +48,9 @@ from kitten_mixer.training.adversarial import AdversarialConfig, Adversary  # no
 MIXES = 500
 MORPHS = 50
 KITTENS = 1000
+# The critic: narrower and shorter than the adversarial stage's (64 channels, thousands of
+# steps), so that judging a model takes minutes on a CPU; every model meets the same one.
+CRITIC_CHANNELS = 32
 
 
 def spectrum(images: torch.Tensor) -> torch.Tensor:
@@ -78,7 +81,8 @@ def critic_auc(mixer: KittenMixer, photos: torch.Tensor, fakes: torch.Tensor,
     (uint8) against fakes, its AUC on the held-out ones. Seeded: every model meets the same
     critic."""
     torch.manual_seed(0)
-    config = AdversarialConfig(channels=64, layers=3, lr=4e-4, spectral_norm=False, r1=0.01)
+    config = AdversarialConfig(channels=CRITIC_CHANNELS, layers=3, lr=4e-4, spectral_norm=False,
+                               r1=0.01)
     adversary = Adversary(config, mixer.model)  # the model only names the decoder's last layer
     fakes = (fakes * 255).round() / 255  # 8 bits, as the photos are
     held_fakes = (held_fakes * 255).round() / 255
@@ -144,7 +148,7 @@ def main() -> None:
                                               / "data" / "cats.zip"))
     parser.add_argument("--networks", nargs="+", default=["lite2"], choices=["lite1", "lite2"],
                         help="the loss networks whose own KID is reported")
-    parser.add_argument("--critic-steps", type=int, default=1500)
+    parser.add_argument("--critic-steps", type=int, default=500)
     parser.add_argument("--figure", type=Path, help="write the models' pictures here (PNG)")
     args = parser.parse_args()
     features = {name: efficientnet_features(network=name) for name in ["lite0", *args.networks]}
