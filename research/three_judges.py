@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from critic_probe import auc, scores  # noqa: E402
+from critic_probe import train_critic  # noqa: E402
 
 from kitten_mixer.data import training_splits  # noqa: E402
 from kitten_mixer.evaluation import metrics  # noqa: E402
@@ -43,7 +43,6 @@ from kitten_mixer.evaluation.features import efficientnet_features  # noqa: E402
 from kitten_mixer.images import enlarge, image_grid, tensor_to_images  # noqa: E402
 from kitten_mixer.mixer import KittenMixer  # noqa: E402
 from kitten_mixer.morph import latent_path  # noqa: E402
-from kitten_mixer.training.adversarial import AdversarialConfig, Adversary  # noqa: E402
 
 MIXES = 500
 MORPHS = 50
@@ -53,19 +52,13 @@ KITTENS = 1000
 CRITIC_CHANNELS = 32
 
 
-def spectrum(images: torch.Tensor) -> torch.Tensor:
-    """The mean amplitude spectrum of grey images, [H, W]."""
-    grey = (images.float() * metrics.GREY.view(1, 3, 1, 1)).sum(1)
-    return torch.fft.fft2(grey - grey.mean((-2, -1), keepdim=True)).abs().mean(0)
-
-
 def stripes(photos: torch.Tensor, images: torch.Tensor) -> float:
     """The largest ratio of the images' amplitude to the photos' at any frequency of at least
     2 cycles per image (the lowest ones hold the face's layout, not a pattern)."""
     h, w = photos.shape[2:]
     u = torch.fft.fftfreq(h, 1 / h).abs()[:, None]
     v = torch.fft.fftfreq(w, 1 / w).abs()[None, :]
-    ratio = spectrum(images) / spectrum(photos).clamp(min=1e-8)
+    ratio = metrics.amplitude_spectrum(images) / metrics.amplitude_spectrum(photos).clamp(min=1e-8)
     return float(ratio[torch.sqrt(u**2 + v**2) >= 2].max())
 
 
@@ -77,22 +70,13 @@ def arc_mixes(mixer: KittenMixer, means: torch.Tensor, count: int, seed: int) ->
 
 def critic_auc(mixer: KittenMixer, photos: torch.Tensor, fakes: torch.Tensor,
                held_photos: torch.Tensor, held_fakes: torch.Tensor, steps: int) -> float:
-    """A fresh patch critic (the adversarial stage's, R1, DiffAugment) trained on photos
-    (uint8) against fakes, its AUC on the held-out ones. Seeded: every model meets the same
-    critic."""
-    torch.manual_seed(0)
-    config = AdversarialConfig(channels=CRITIC_CHANNELS, layers=3, lr=4e-4, spectral_norm=False,
-                               r1=0.01)
-    adversary = Adversary(config, mixer.model)  # the model only names the decoder's last layer
-    fakes = (fakes * 255).round() / 255  # 8 bits, as the photos are
-    held_fakes = (held_fakes * 255).round() / 255
-    for _ in range(steps):
-        real = photos[torch.randint(len(photos), (64,))].float().div(255)
-        fake = fakes[torch.randint(len(fakes), (64,))]
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            adversary.discriminator_step(real, fake)
-    critic = adversary.discriminator
-    return auc(scores(critic, held_photos), scores(critic, held_fakes))
+    """A fresh patch critic (critic_probe's: the adversarial stage's, R1, DiffAugment) trained
+    on photos (uint8) against fakes, its AUC on the held-out ones after `steps`. Seeded: every
+    model meets the same critic."""
+    settings = argparse.Namespace(channels=CRITIC_CHANNELS, layers=3, lr=4e-4, r1=0.01,
+                                  steps=steps, batch_size=64, seed=0)
+    fakes, held_fakes = ((x * 255).round() / 255 for x in (fakes, held_fakes))  # 8 bits
+    return train_critic(photos, fakes, held_photos, held_fakes, mixer.model, settings)[-1][1]
 
 
 def judge(folder: str, data: str, networks: list[str], steps: int,

@@ -69,14 +69,19 @@ def sharpness_ratio(photos: torch.Tensor, images: torch.Tensor) -> float:
     return float(laplacian_variance(images).mean() / laplacian_variance(photos).mean())
 
 
+def amplitude_spectrum(images: torch.Tensor) -> torch.Tensor:
+    """The mean amplitude spectrum of the grey images, each less its mean: [H, W]."""
+    grey = (images.float() * GREY.to(images.device).view(1, 3, 1, 1)).sum(1)
+    return torch.fft.fft2(grey - grey.mean((-2, -1), keepdim=True)).abs().mean(0)
+
+
 def grid_amplitude(images: torch.Tensor, period: int = 8) -> float:
     """How strong a grid repeating every `period` pixels is in `images`: the amplitude of the
     grey images' frequencies that repeat every `period` pixels, above the mean amplitude of the
     other frequencies at the same radius, summed. Stacked stride-2 transposed convolutions draw
     such a grid (three of them: every 8 pixels), and JPEG's 8x8 blocks put a faint one in
     photos."""
-    grey = (images.float() * GREY.to(images.device).view(1, 3, 1, 1)).sum(1)
-    amplitude = torch.fft.fft2(grey - grey.mean((-2, -1), keepdim=True)).abs().mean(0)
+    amplitude = amplitude_spectrum(images)
     h, w = amplitude.shape
     u = torch.fft.fftfreq(h, 1 / h).abs()[:, None]  # cycles per image, down and across
     v = torch.fft.fftfreq(w, 1 / w).abs()[None, :]
