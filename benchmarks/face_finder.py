@@ -45,7 +45,8 @@ import os
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -214,13 +215,11 @@ def measure(title: str, finder, labels: dict[str, list[Box]], photos_zip: Path,
 
 def noise(finder, count: int) -> str:
     """Pictures of noise, flat colours and textures, and cartoon cats, in which a face is found."""
-    from kitten_mixer.training.textures import cartoon_cat, noise_photos
+    from kitten_mixer.training.textures import cartoon_photos, noise_photos
 
     pictures = noise_photos(count, NOISE_SEED)
     scores = [max((getattr(b, "score", 1.0) for b in finder(p)), default=0.0) for p in pictures]
-    rng = np.random.default_rng([NOISE_SEED, 2])
-    drawings = [cartoon_cat(int(rng.integers(240, 600)), int(rng.integers(240, 600)), rng)
-                for _ in range(count // 5)]
+    drawings = cartoon_photos(count // 5, NOISE_SEED)
     drawn = [max((getattr(b, "score", 1.0) for b in finder(p)), default=0.0) for p in drawings]
     return (f"{sum(s > 0 for s in scores)} of {count} noise/flat/texture pictures gave a face "
             f"(highest score {max(scores):.2f}); {sum(s > 0 for s in drawn)} of {len(drawings)} "
@@ -245,6 +244,16 @@ def composites(finder, count: int, photos: list | None = None) -> dict[str, str]
     return score(labels, found, None)
 
 
+@contextmanager
+def boxes_file(part: str) -> Iterator[Path]:
+    """A part's labelled boxes as a boxes file (as labels/face_boxes.json), while in use."""
+    with tempfile.TemporaryDirectory() as tmp:
+        boxes = Path(tmp) / "boxes.json"
+        boxes.write_text(json.dumps({n: [list(b) for b in bs]
+                                     for n, bs in photo_set(part).items()}))
+        yield boxes
+
+
 def cross(folder: Path, photos_zip: Path) -> dict[str, Path]:
     """A finder trained on each part's photos: {part trained on: weights}, made if missing."""
     from kitten_mixer.training.face_finder import train_finder
@@ -255,10 +264,7 @@ def cross(folder: Path, photos_zip: Path) -> dict[str, Path]:
         path = folder / f"trained-on-{part}.safetensors"
         if not path.is_file():
             print(f"training a finder on part {part}'s photos into {path}")
-            with tempfile.TemporaryDirectory() as tmp:
-                boxes = Path(tmp) / "boxes.json"
-                boxes.write_text(json.dumps({n: [list(b) for b in bs]
-                                             for n, bs in photo_set(part).items()}))
+            with boxes_file(part) as boxes:
                 train_finder(CATS, photos_zip, boxes, path, seed=0)
         weights[part] = path
     return weights
@@ -268,10 +274,7 @@ def part_photos(part: str, photos_zip: Path) -> list:
     """A part's photos (image, face squares), decoded as the finder decodes them."""
     from kitten_mixer.training.face_data import load_photos
 
-    with tempfile.TemporaryDirectory() as tmp:
-        boxes = Path(tmp) / "boxes.json"
-        boxes.write_text(json.dumps({n: [list(b) for b in bs]
-                                     for n, bs in photo_set(part).items()}))
+    with boxes_file(part) as boxes:
         return load_photos(photos_zip, boxes).pairs()
 
 

@@ -106,14 +106,13 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def empty_windows(photos: Photos, per_photo: int, size: int, context: float,
-                  rng: np.random.Generator, faces_allowed: bool = False) -> torch.Tensor:
-    """Random windows of the photos, of every size the finder searches, as uint8; without
-    faces unless `faces_allowed`."""
+                  rng: np.random.Generator) -> torch.Tensor:
+    """Random windows of the photos, of every size the finder searches, without faces, as
+    uint8."""
     out = [torch.zeros((0, 3, size, size), dtype=torch.uint8)]
     for image, labelled in zip(photos.images, photos.squares):
         min_side = MIN_FACE * max(image.size) * 0.8
-        squares = random_squares(*image.size, labelled[:0] if faces_allowed else labelled,
-                                 per_photo, min_side, rng)
+        squares = random_squares(*image.size, labelled, per_photo, min_side, rng)
         if len(squares):
             out.append(to_uint8(windows(image, squares, size, context)))
     return torch.cat(out)
@@ -155,11 +154,6 @@ def face_windows(photos: Photos, per_face: int, size: int, context: float,
     face = torch.cat([target[:, :2], target[:, 2:3].exp()], 1)
     iou = squares_iou(face, torch.tensor([[0.0, 0.0, 1.0]]).expand(len(face), 3))
     return FaceWindows(torch.cat(images), target, iou)
-
-
-def join(parts: list[FaceWindows]) -> FaceWindows:
-    return FaceWindows(*(torch.cat([getattr(p, k) for p in parts])
-                         for k in ("images", "targets", "iou")))
 
 
 def mine(finder: FaceFinder, photos: Photos, size: int, context: float, whole: bool,

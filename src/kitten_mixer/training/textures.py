@@ -279,3 +279,11 @@ def noise_photos(count: int, seed: int, jpeg_share: float = 0.3) -> list[Image.I
         else:
             out.append(image)
     return out
+
+
+def cartoon_photos(count: int, seed: int) -> list[Image.Image]:
+    """`count` seeded pictures of cartoon cats, 240 to 600 pixels a side: the noise benchmark's
+    drawings (the first of them for a smaller count)."""
+    rng = np.random.default_rng([seed, 2])
+    return [cartoon_cat(int(rng.integers(240, 600)), int(rng.integers(240, 600)), rng)
+            for _ in range(count)]
