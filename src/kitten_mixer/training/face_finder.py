@@ -190,6 +190,22 @@ def noise_check(finder: FaceFinder, rng: np.random.Generator) -> int:
     return passed
 
 
+def _windows(photos: Photos, scenes: Photos, textures: Photos, size: int, context: float,
+             empty_per_photo: tuple[int, int, int], rng: np.random.Generator
+             ) -> tuple[torch.Tensor, dict[str, list[torch.Tensor]], list[FaceWindows]]:
+    """One network's windows: backgrounds to paste faces on, windows without a face (this many
+    per labelled photo, synthetic photo and picture) and windows around real faces."""
+    backgrounds = torch.cat([empty_windows(photos, 30, size, context, rng),
+                             empty_windows(scenes, 10, size, context, rng),
+                             empty_windows(textures, 8, size, context, rng)])
+    empty = {name: [empty_windows(source, count, size, context, rng)]
+             for name, source, count in zip(("photos", "scenes", "textures"),
+                                            (photos, scenes, textures), empty_per_photo)}
+    real = [face_windows(photos, REAL_WINDOWS, size, context, rng),
+            face_windows(scenes, SCENE_WINDOWS, size, context, rng)]
+    return backgrounds, empty, real
+
+
 def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
                  boxes_json: str | os.PathLike, out: str | os.PathLike, seed: int = 0) -> Path:
     """Train both networks of the face finder and save them to `out` (a .safetensors file).
@@ -221,14 +237,8 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
     proposal, refine = ProposalNet(), RefineNet()
     finder = FaceFinder(proposal, refine, MINE_PROPOSAL, MINE_FACE)
     size, context = PROPOSAL_WINDOW, 1.0
-    backgrounds = torch.cat([empty_windows(photos, 30, size, context, rng),
-                             empty_windows(scenes, 10, size, context, rng),
-                             empty_windows(textures, 8, size, context, rng)])
-    empty = {"photos": [empty_windows(photos, 700, size, context, rng)],
-             "scenes": [empty_windows(scenes, 100, size, context, rng)],
-             "textures": [empty_windows(textures, 80, size, context, rng)]}
-    real = [face_windows(photos, REAL_WINDOWS, size, context, rng),
-            face_windows(scenes, SCENE_WINDOWS, size, context, rng)]
+    backgrounds, empty, real = _windows(photos, scenes, textures, size, context, (700, 100, 80),
+                                        rng)
     fit(proposal, PROPOSAL_STEPS[0], small, backgrounds, real, empty, size, context, gen)
     empty["mined"] = [_mine_all(finder, minable, size, context, whole=False)]
     empty["mined pictures"] = [_mine_all(finder, textures, size, context, whole=False)]
@@ -236,16 +246,10 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
         lr=5e-4)
 
     size, context = REFINE_WINDOW, REFINE_CONTEXT
-    backgrounds = torch.cat([empty_windows(photos, 30, size, context, rng),
-                             empty_windows(scenes, 10, size, context, rng),
-                             empty_windows(textures, 8, size, context, rng)])
-    empty = {"photos": [empty_windows(photos, 200, size, context, rng)],
-             "scenes": [empty_windows(scenes, 30, size, context, rng)],
-             "textures": [empty_windows(textures, 30, size, context, rng)],
-             "mined": [_mine_all(finder, minable, size, context, whole=False)],
-             "mined pictures": [_mine_all(finder, textures, size, context, whole=False)]}
-    real = [face_windows(photos, REAL_WINDOWS, size, context, rng),
-            face_windows(scenes, SCENE_WINDOWS, size, context, rng)]
+    backgrounds, empty, real = _windows(photos, scenes, textures, size, context, (200, 30, 30),
+                                        rng)
+    empty["mined"] = [_mine_all(finder, minable, size, context, whole=False)]
+    empty["mined pictures"] = [_mine_all(finder, textures, size, context, whole=False)]
     for stage, steps in enumerate(REFINE_STEPS):
         if stage:  # the whole finder's false finds so far
             empty["mined"].append(_mine_all(finder, minable, size, context, whole=True))
