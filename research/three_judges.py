@@ -15,6 +15,10 @@ features rather than draw cats. For each model this prints, on the test split of
   stripes                 the largest ratio, over all frequencies but the lowest, of the
                           images' mean amplitude spectrum to the photos': a stripe or grid
                           the decoder prints stands out as a peak above 1
+  fixed texture           how much fine detail is the same in every image: the RMS of the
+                          images' mean high-pass (grey less its 5x5 mean) over the photos'.
+                          Aligned faces share some (eyes, nose); a decoder that draws one
+                          texture into every face, wherever the cat, scores far above 1
   smoothness              largest over mean step of arc morphs (1 is even)
 
 and, with --figure, writes a picture of 16 reconstructions and 8 arc morphs of test faces at
@@ -32,6 +36,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from critic_probe import train_critic  # noqa: E402
@@ -60,6 +65,18 @@ def stripes(photos: torch.Tensor, images: torch.Tensor) -> float:
     v = torch.fft.fftfreq(w, 1 / w).abs()[None, :]
     ratio = metrics.amplitude_spectrum(images) / metrics.amplitude_spectrum(photos).clamp(min=1e-8)
     return float(ratio[torch.sqrt(u**2 + v**2) >= 2].max())
+
+
+def fixed_texture(photos: torch.Tensor, images: torch.Tensor) -> float:
+    """The RMS of the images' mean fine detail over that of the photos (fixed_texture's doc
+    above): the part of a drawn texture that does not depend on the cat."""
+    def mean_detail(x: torch.Tensor) -> torch.Tensor:
+        grey = (x.float() * metrics.GREY.view(1, 3, 1, 1)).sum(1, keepdim=True)
+        local = F.avg_pool2d(F.pad(grey, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+        return (grey - local).mean(0)
+
+    return float(mean_detail(images).square().mean().sqrt()
+                 / mean_detail(photos).square().mean().sqrt())
 
 
 def arc_mixes(mixer: KittenMixer, means: torch.Tensor, count: int, seed: int) -> torch.Tensor:
@@ -111,9 +128,11 @@ def judge(folder: str, data: str, networks: list[str], steps: int,
                real["lite0"], features["lite0"](kittens))[0] if kittens is not None else None,
            **{f"KID{name[-1]} {what}": kid[name][i] for name in networks
               for i, what in enumerate(("rec", "mix"))},
-           "AUC rec": critic_auc(mixer, train, train_rec, photos, rec, steps),
-           "AUC mix": critic_auc(mixer, train, train_mixes, photos, mixes, steps),
+           "AUC rec": critic_auc(mixer, train, train_rec, photos, rec, steps) if steps else None,
+           "AUC mix": critic_auc(mixer, train, train_mixes, photos, mixes, steps)
+           if steps else None,
            "stripes rec": stripes(photos, rec), "stripes mix": stripes(photos, mixes),
+           "fixed rec": fixed_texture(photos, rec), "fixed mix": fixed_texture(photos, mixes),
            "smoothness": sum(smooth) / len(smooth)}
     pictures = [enlarge(image, 4) for image in tensor_to_images(rec[:16])]
     pairs = random_pairs(8, len(means), 3)
@@ -132,7 +151,8 @@ def main() -> None:
                                               / "data" / "cats.zip"))
     parser.add_argument("--networks", nargs="+", default=["lite2"], choices=["lite1", "lite2"],
                         help="the loss networks whose own KID is reported")
-    parser.add_argument("--critic-steps", type=int, default=500)
+    parser.add_argument("--critic-steps", type=int, default=500,
+                        help="0: no critic (its AUCs left out)")
     parser.add_argument("--figure", type=Path, help="write the models' pictures here (PNG)")
     args = parser.parse_args()
     features = {name: efficientnet_features(network=name) for name in ["lite0", *args.networks]}
