@@ -71,9 +71,9 @@ def fixed_texture(photos: torch.Tensor, images: torch.Tensor) -> float:
     """The RMS of the images' mean fine detail over that of the photos (fixed_texture's doc
     above): the part of a drawn texture that does not depend on the cat."""
     def mean_detail(x: torch.Tensor) -> torch.Tensor:
-        grey = (x.float() * metrics.GREY.view(1, 3, 1, 1)).sum(1, keepdim=True)
-        local = F.avg_pool2d(F.pad(grey, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
-        return (grey - local).mean(0)
+        levels = metrics.grey(x)
+        local = F.avg_pool2d(F.pad(levels, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+        return (levels - local).mean(0)
 
     return float(mean_detail(images).square().mean().sqrt()
                  / mean_detail(photos).square().mean().sqrt())

@@ -56,10 +56,14 @@ def ssim(photos: torch.Tensor, reconstructions: torch.Tensor) -> float:
     return float(ssim_map.mean())
 
 
+def grey(images: torch.Tensor) -> torch.Tensor:
+    """The images' grey levels: [N, 1, H, W]."""
+    return (images.float() * GREY.to(images.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
 def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
     """Per image: the variance of the Laplacian of its grey levels (high = sharp edges)."""
-    grey = (images.float() * GREY.to(images.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    edges = F.conv2d(grey, LAPLACIAN.to(images.device).view(1, 1, 3, 3))
+    edges = F.conv2d(grey(images), LAPLACIAN.to(images.device).view(1, 1, 3, 3))
     return edges.flatten(1).var(1)
 
 
@@ -71,8 +75,8 @@ def sharpness_ratio(photos: torch.Tensor, images: torch.Tensor) -> float:
 
 def amplitude_spectrum(images: torch.Tensor) -> torch.Tensor:
     """The mean amplitude spectrum of the grey images, each less its mean: [H, W]."""
-    grey = (images.float() * GREY.to(images.device).view(1, 3, 1, 1)).sum(1)
-    return torch.fft.fft2(grey - grey.mean((-2, -1), keepdim=True)).abs().mean(0)
+    levels = grey(images)[:, 0]
+    return torch.fft.fft2(levels - levels.mean((-2, -1), keepdim=True)).abs().mean(0)
 
 
 def grid_amplitude(images: torch.Tensor, period: int = 8) -> float:
