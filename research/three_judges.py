@@ -85,15 +85,24 @@ def arc_mixes(mixer: KittenMixer, means: torch.Tensor, count: int, seed: int) ->
     return mixer.decode_tensor(codes).float().clamp(0, 1)
 
 
-def critic_auc(mixer: KittenMixer, photos: torch.Tensor, fakes: torch.Tensor,
-               held_photos: torch.Tensor, held_fakes: torch.Tensor, steps: int) -> float:
-    """A fresh patch critic (critic_probe's: the adversarial stage's, R1, DiffAugment) trained
-    on photos (uint8) against fakes, its AUC on the held-out ones after `steps`. Seeded: every
-    model meets the same critic."""
+def critic_aucs(mixer: KittenMixer, train: torch.Tensor, photos: torch.Tensor,
+                rec: torch.Tensor, mixes: torch.Tensor, steps: int) -> list[float]:
+    """AUCs of fresh patch critics (critic_probe's: the adversarial stage's, R1, DiffAugment)
+    trained on the train split's photos (uint8) against its reconstructions, then against its
+    arc mixes, scored on the test photos against `rec` and `mixes` after `steps`. Seeded:
+    every model meets the same critic."""
     settings = argparse.Namespace(channels=CRITIC_CHANNELS, layers=3, lr=4e-4, r1=0.01,
                                   steps=steps, batch_size=64, seed=0)
-    fakes, held_fakes = ((x * 255).round() / 255 for x in (fakes, held_fakes))  # 8 bits
-    return train_critic(photos, fakes, held_photos, held_fakes, mixer.model, settings)[-1][1]
+    with torch.no_grad():
+        train_means = mixer.posterior(train.float() / 255)[0]
+        train_rec = mixer.decode_tensor(train_means).float().clamp(0, 1)
+        train_mixes = arc_mixes(mixer, train_means, len(train), 1)
+    aucs = []
+    for fakes, held_fakes in ((train_rec, rec), (train_mixes, mixes)):
+        fakes, held_fakes = ((x * 255).round() / 255 for x in (fakes, held_fakes))  # 8 bits
+        aucs.append(train_critic(train, fakes, photos, held_fakes, mixer.model,
+                                 settings)[-1][1])
+    return aucs
 
 
 def judge(folder: str, data: str, networks: list[str], steps: int,
@@ -106,9 +115,6 @@ def judge(folder: str, data: str, networks: list[str], steps: int,
         means = mixer.posterior(photos)[0]
         rec = mixer.decode_tensor(means).float().clamp(0, 1)
         mixes = arc_mixes(mixer, means, MIXES, 0)
-        train_means = mixer.posterior(train.float() / 255)[0]
-        train_rec = mixer.decode_tensor(train_means).float().clamp(0, 1)
-        train_mixes = arc_mixes(mixer, train_means, len(train), 1)
         sampler = sampler_for(mixer)
         kittens = mixer.decode_tensor(sampler.sample(KITTENS, seed=0)).float().clamp(0, 1) \
             if sampler is not None else None
@@ -128,9 +134,8 @@ def judge(folder: str, data: str, networks: list[str], steps: int,
                real["lite0"], features["lite0"](kittens))[0] if kittens is not None else None,
            **{f"KID{name[-1]} {what}": kid[name][i] for name in networks
               for i, what in enumerate(("rec", "mix"))},
-           "AUC rec": critic_auc(mixer, train, train_rec, photos, rec, steps) if steps else None,
-           "AUC mix": critic_auc(mixer, train, train_mixes, photos, mixes, steps)
-           if steps else None,
+           **dict(zip(("AUC rec", "AUC mix"), critic_aucs(mixer, train, photos, rec, mixes, steps)
+                                               if steps else (None, None))),
            "stripes rec": stripes(photos, rec), "stripes mix": stripes(photos, mixes),
            "fixed rec": fixed_texture(photos, rec), "fixed mix": fixed_texture(photos, mixes),
            "smoothness": sum(smooth) / len(smooth)}
