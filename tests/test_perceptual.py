@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import TINY
 
-from kitten_mixer import ExperimentConfig, VAEConfig, run_experiment
+from kitten_mixer import VAE, ExperimentConfig, VAEConfig, run_experiment
 from kitten_mixer.evaluation import metrics
 from kitten_mixer.model import load_model
 from kitten_mixer.storage import RunFolder, load_checkpoint
@@ -87,6 +87,50 @@ def test_the_term_is_weighted_per_pixel_value(lite2):
     term = lite2(x, y)
     torch.manual_seed(0)
     assert torch.allclose(term, lite2.distance(x, y) * 3 * 64 * 64)
+
+
+def test_the_texture_term_ignores_where_a_texture_sits_but_not_a_blur():
+    lite1 = PerceptualLoss(PerceptualConfig("lite1", texture=1.0))
+    generator = torch.Generator().manual_seed(0)
+    fur = ((metrics.gaussian_blur(torch.rand(4, 3, 64, 64, generator=generator), 1.0) - 0.5)
+           * 3 + 0.5).clamp(0, 1)
+    moved, blurred = fur.roll((16, 16), (2, 3)), metrics.gaussian_blur(fur, 1.5)
+    seen = {}
+    for name, drawn in (("moved", moved), ("blurred", blurred)):
+        torch.manual_seed(0)
+        seen[name, "position"] = lite1.distance(fur, drawn).mean().item()
+        torch.manual_seed(0)
+        seen[name, "texture"] = lite1.texture_distance(fur, drawn).mean().item()
+    # Position by position the moved fur is further than a blur; as a texture it is the same.
+    assert seen["moved", "position"] > seen["blurred", "position"]
+    assert seen["moved", "texture"] < 0.3 * seen["blurred", "texture"]
+    torch.manual_seed(0)
+    assert lite1.texture_distance(fur, fur.clone()).abs().max() < 1e-6
+
+
+def test_arc_mixes_get_the_texture_term_against_their_parents_blend(tmp_path):
+    with pytest.raises(ValueError, match="texture"):
+        PerceptualConfig("lite1", mixes=0.5)
+    with pytest.raises(ValueError, match="decodes"):
+        PerceptualLoss(PerceptualConfig("lite1", texture=1.0, mixes=0.5))
+    model = VAE.from_config(VAEConfig(**{**TINY, "image_h": 32, "image_w": 32}))
+    config = PerceptualConfig("lite1", weight=0.5, texture=1.0, mixes=0.5, smallest=48,
+                              largest=64)
+    term = PerceptualLoss(config, model)
+    x = faces(4)[..., :32, :32]
+    x_hat, mean, _ = model(x)
+    torch.manual_seed(0)
+    alone = term(x, x_hat)
+    torch.manual_seed(0)
+    with_mixes = term(x, x_hat, mean)
+    assert alone.shape == with_mixes.shape == (4,)
+    # The two mixes' terms land on the rows of the images they start from, and only there.
+    assert (with_mixes[:2] > alone[:2]).all() and torch.allclose(with_mixes[2:], alone[2:])
+    with_mixes.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters()
+               if p.requires_grad)
+    tally = term.summary()
+    assert set(tally) == {"perceptual", "texture", "mix_texture"} and tally["mix_texture"] > 0
 
 
 @pytest.fixture

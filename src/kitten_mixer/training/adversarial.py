@@ -34,6 +34,7 @@ from kitten_mixer.model import VAE, drop_removed
 from kitten_mixer.morph import latent_path
 from kitten_mixer.storage import atomic_write
 from kitten_mixer.training import distributed
+from kitten_mixer.training.perceptual import arc_mixes
 
 # The R1 penalty every this many discriminator updates, this many times as large (StyleGAN2's
 # lazy regularisation: the double backward costs less).
@@ -215,13 +216,9 @@ class Adversary(nn.Module):
         count = round(self.config.mixes * len(x_hat))
         if count == 0 or len(x_hat) < 2:
             return x_hat
-        codes = mean.detach().float()
-        partners = torch.randperm(len(codes), device=codes.device)[:count]
-        shares = torch.rand(count, dtype=torch.float64) * 0.6 + 0.2
-        mixed = torch.cat([latent_path(codes[i].cpu(), codes[j].cpu(), [t.item()])
-                           for i, j, t in zip(range(count), partners.tolist(), shares)])
-        decoded = self.model[0].decode(mixed.to(x_hat.device, x_hat.dtype))
-        return torch.cat([decoded, x_hat[count:]])
+        decoder = self.model[0]
+        mixes = arc_mixes(lambda z: decoder.decode(z.to(x_hat.dtype)), mean, count)
+        return torch.cat([mixes.images, x_hat[count:]])
 
     def generator_term(self, x_hat: torch.Tensor, mean: torch.Tensor,
                        reconstruction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -72,7 +72,7 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
     adversary = Adversary(config.adversarial, model) if config.adversarial else None
     if adversary is not None and len(splits["val"]) >= 2:
         adversary.watch = MixWatch(splits["val"].images[:12], Path(out) / "mixes")
-    perceptual = PerceptualLoss(config.perceptual) if config.perceptual else None
+    perceptual = PerceptualLoss(config.perceptual, model) if config.perceptual else None
     trained = _decoder(model) if config.decoder_only or (
         config.adversarial and config.adversarial.decoder_only) else list(model.parameters())
     # The fused kernel updates all 7.5 M parameters of v6 in 4 ms on the CPU, the default

@@ -197,7 +197,7 @@ def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where
                 objective, reconstruction = terms[0], terms[1]
                 if perceptual is not None:
                     with autocast:
-                        seen = perceptual(x, x_hat).mean()
+                        seen = perceptual(x, x_hat, mean).mean()
                     # Part of the reconstruction the adversarial weight is balanced against.
                     objective, reconstruction = objective + seen, reconstruction + seen
                 if adversary is not None:

@@ -12,18 +12,26 @@ averaged over positions and depths.
 Photo and reconstruction go through the network alike, enlarged to a side drawn afresh every
 step, shifted by the same few pixels and mirrored together: a fixed sampling grid of the
 network would otherwise print itself into the faces as faint stripes.
+
+A distance position by position lets a decoder hedge: where the code does not say which fur
+the cat has, one fur-like texture drawn at the same place in every face is closest on average.
+The texture term compares what does not depend on position, each depth's Gram matrix (the
+mean over positions of the outer product of the normalised features, as in neural style
+transfer), and so can also be asked of decoded arc mixes, which have no photo: a mix of cats a
+and b, a share t of the way to b, is held to (1 - t) times a's Gram matrices plus t times b's.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from kitten_mixer.imagenet import imagenet_network, stages
+from kitten_mixer.morph import latent_path
 
 NETWORKS = ("lite1", "lite2")
 # The depths compared: after the stem, and after these blocks (of 21), from the 32-pixel maps
@@ -39,6 +47,8 @@ class PerceptualConfig:
     weight: float = 1.0  # per pixel value: the term adds weight * distance * values (3 * 64 *
     #                      64), on the scale of the likelihood's per-image sum over them: 1
     #                      weighs it as a mean L1 beside the distance
+    texture: float = 0.0  # the same for the Gram matrices' distance (0: not computed)
+    mixes: float = 0.0  # arc mixes given the texture term too, as a share of the batch
     smallest: int = 112  # the side photo and reconstruction are enlarged to, drawn per step
     largest: int = 160  # from smallest to largest
     shift: int = 7  # then moved by the same 0 to shift pixels, edges repeated
@@ -48,9 +58,13 @@ class PerceptualConfig:
         if self.network not in NETWORKS:
             raise ValueError(f"perceptual: network must be one of {NETWORKS} (Lite0 is the "
                              f"realism yardstick and never in a loss), not {self.network!r}")
-        if self.weight < 0 or not 32 <= self.smallest <= self.largest or self.shift < 0:
-            raise ValueError("perceptual: weight and shift must be at least 0, and "
+        if min(self.weight, self.texture, self.shift) < 0 \
+                or not 32 <= self.smallest <= self.largest:
+            raise ValueError("perceptual: weight, texture and shift must be at least 0, and "
                              "32 <= smallest <= largest")
+        if not 0 <= self.mixes <= 1 or (self.mixes and not self.texture):
+            raise ValueError("perceptual: mixes is a share from 0 to 1, and needs a texture "
+                             "weight (a mix has no photo to compare position by position)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,63 +82,158 @@ def normalised(features: torch.Tensor) -> torch.Tensor:
     return features / (features.square().sum(1, keepdim=True) + 1e-10).sqrt()
 
 
-def same_view(x: torch.Tensor, y: torch.Tensor, config: PerceptualConfig
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Photos `x` and reconstructions `y` (in [0, 1]) enlarged, shifted and mirrored alike,
-    scaled to [-1, 1]; drawn from torch's generator, so that a resumed run draws the same."""
+class View(NamedTuple):
+    """How the loss network sees a step's images: enlarged to `side`, moved by (dy, dx) with
+    edges repeated, and row i mirrored where `flip[i]` (None: none)."""
+
+    side: int
+    dy: int
+    dx: int
+    flip: torch.Tensor | None
+
+
+def draw_view(config: PerceptualConfig, count: int) -> View:
+    """A view of `count` images drawn from torch's generator, so that a resumed run draws the
+    same."""
     side = int(torch.randint(config.smallest, config.largest + 1, ()).item())
     dy, dx = torch.randint(0, config.shift + 1, (2,)).tolist()
-    flip = torch.rand(len(x)) < 0.5 if config.flip else None
-    views = []
-    for images in (x, y):
-        images = F.interpolate(images.float(), size=(side, side), mode="bilinear",
-                               align_corners=False)
-        if config.shift:
-            s = config.shift
-            images = F.pad(images, (s, s, s, s), mode="replicate")[
-                ..., dy:dy + side, dx:dx + side]
-        if flip is not None and flip.any():
-            images = torch.where(flip.to(images.device)[:, None, None, None],
-                                 images.flip(3), images)
-        views.append(images * 2 - 1)
-    return views[0], views[1]
+    return View(side, dy, dx, torch.rand(count) < 0.5 if config.flip else None)
+
+
+def seen(images: torch.Tensor, view: View, shift: int) -> torch.Tensor:
+    """Images (in [0, 1], no more rows than the view's) as `view` shows them, in [-1, 1]."""
+    side = view.side
+    images = F.interpolate(images.float(), size=(side, side), mode="bilinear",
+                           align_corners=False)
+    if shift:
+        images = F.pad(images, (shift,) * 4, mode="replicate")[
+            ..., view.dy:view.dy + side, view.dx:view.dx + side]
+    if view.flip is not None and view.flip.any():
+        mirrored = view.flip[:len(images)].to(images.device)[:, None, None, None]
+        images = torch.where(mirrored, images.flip(3), images)
+    return images * 2 - 1
+
+
+def same_view(x: torch.Tensor, y: torch.Tensor, config: PerceptualConfig,
+              *more: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Photos `x` and reconstructions `y`, and any `more` batches (row i mirrored with photo
+    i), enlarged, shifted and mirrored alike by a view drawn afresh."""
+    view = draw_view(config, len(x))
+    return tuple(seen(images, view, config.shift) for images in (x, y, *more))
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """The mean over positions of each position's normalised feature vector times itself:
+    [N, C, C], the same wherever in the image a texture sits."""
+    flat = normalised(features.float()).flatten(2)
+    return flat @ flat.transpose(1, 2) / flat.shape[2]
+
+
+class ArcMixes(NamedTuple):
+    """Decoded mixes of a batch's codes: mix i lies a share `shares[i]` of the way from the
+    batch's image i to its image `partners[i]`."""
+
+    images: torch.Tensor  # [M, 3, H, W], M <= the batch
+    partners: torch.Tensor  # [M] indices into the batch
+    shares: torch.Tensor  # [M] from 0 to 1
+
+
+def arc_mixes(decode, codes: torch.Tensor, count: int) -> ArcMixes:
+    """`count` decoded mixes of the first `count` codes with partners drawn from the batch, a
+    share from 0.2 to 0.8 of the way along the arc a morph walks."""
+    codes = codes.detach().float()
+    partners = torch.randperm(len(codes), device=codes.device)[:count]
+    shares = torch.rand(count, dtype=torch.float64) * 0.6 + 0.2
+    mixed = torch.cat([latent_path(codes[i].cpu(), codes[j].cpu(), [t.item()])
+                       for i, j, t in zip(range(count), partners.tolist(), shares)])
+    return ArcMixes(decode(mixed.to(codes.device)), partners, shares.float().to(codes.device))
 
 
 class PerceptualLoss(nn.Module):
     """The perceptual term of each reconstruction against its photo: [N]."""
 
-    def __init__(self, config: PerceptualConfig):
+    def __init__(self, config: PerceptualConfig, model: nn.Module | None = None):
         super().__init__()
         self.config = config
         self.network = imagenet_network(config.network)  # frozen, in eval mode
-        # This epoch's sum of distances and their count, on the device: no sync a step.
-        self.tally = torch.zeros(2, dtype=torch.float64)
+        if config.mixes and model is None:
+            raise ValueError("perceptual: mixes need the model that decodes them")
+        self.model = [model]  # a list: the VAE is the run's, not a submodule of this one
+        # This epoch's sums of the distances (position by position, of the Gram matrices, of
+        # the mixes' Gram matrices) and their counts, on the device: no sync a step.
+        self.tally = torch.zeros(6, dtype=torch.float64)
 
     def train(self, mode: bool = True) -> PerceptualLoss:
         super().train(mode)
         self.network.eval()  # its batch norms keep their ImageNet statistics
         return self
 
+    def _features(self, x: torch.Tensor, x_hat: torch.Tensor, *more: torch.Tensor,
+                  view: View | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The photos' features (no gradient) and those of the reconstructions and `more`,
+        one batch through the network, all seen alike (by `view`, or one drawn now)."""
+        view = view or draw_view(self.config, len(x))
+        photo, *drawn = (seen(images, view, self.config.shift) for images in (x, x_hat, *more))
+        with torch.no_grad():
+            targets = stages(self.network, photo, BLOCKS)
+        return targets, stages(self.network, torch.cat(drawn), BLOCKS)
+
     def distance(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         """The mean over depths of the normalised features' squared distance (summed over
         channels, averaged over positions), per image: [N]."""
-        photo, drawn = same_view(x, x_hat, self.config)
-        with torch.no_grad():
-            targets = stages(self.network, photo, BLOCKS)
-        outputs = stages(self.network, drawn, BLOCKS)
-        parts = [(normalised(o.float()) - normalised(t.float())).square().sum(1).mean((1, 2))
-                 for o, t in zip(outputs, targets)]
-        return torch.stack(parts).mean(0)
+        return _position_distance(*self._features(x, x_hat))
 
-    def forward(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        """The term to add to the loss of each image: weight * distance * values, [N]."""
-        distance = self.distance(x, x_hat)
-        self.tally = self.tally.to(distance.device) + torch.stack(
-            [distance.detach().double().sum(), distance.new_tensor(len(distance)).double()])
-        return self.config.weight * distance * x[0].numel()
+    def texture_distance(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """The mean over depths of the Gram matrices' squared distance, per image: [N]."""
+        targets, outputs = self._features(x, x_hat)
+        return _gram_distance([gram(t) for t in targets], [gram(o) for o in outputs])
+
+    def forward(self, x: torch.Tensor, x_hat: torch.Tensor,
+                codes: torch.Tensor | None = None) -> torch.Tensor:
+        """The term to add to the loss of each image, weight * distance + texture * Gram
+        distance, times the values: [N]. With the batch's `codes` and a share of mixes, that
+        many arc mixes are decoded and the texture term of each is added to the row of the
+        image it starts from."""
+        config, n = self.config, len(x)
+        view = draw_view(config, n)  # first: with or without mixes, the same view
+        count = round(config.mixes * n) if codes is not None and n > 1 else 0
+        mixes = arc_mixes(self.model[0].decode, codes, count) if count else None
+        targets, outputs = self._features(x, x_hat, *([mixes.images] if mixes else []),
+                                          view=view)
+        zero = x.new_zeros(n, dtype=torch.float32)
+        position = _position_distance(targets, [o[:n] for o in outputs]) if config.weight \
+            else zero
+        texture = mixed = zero
+        found = x.new_zeros(len(mixes.images) if mixes else 0, dtype=torch.float32)
+        if config.texture:
+            grams = [gram(t) for t in targets]
+            texture = _gram_distance(grams, [gram(o[:n]) for o in outputs])
+            if mixes is not None:
+                t = mixes.shares[:, None, None]
+                blended = [(1 - t) * g[:len(t)] + t * g[mixes.partners] for g in grams]
+                found = _gram_distance(blended, [gram(o[n:]) for o in outputs])
+                mixed = F.pad(found, (0, n - len(found)))
+        self.tally = self.tally.to(x.device) + torch.stack([
+            position.detach().double().sum(), position.new_tensor(n if config.weight else 0),
+            texture.detach().double().sum(), position.new_tensor(n if config.texture else 0),
+            found.detach().double().sum(), position.new_tensor(len(found))]).double()
+        return (config.weight * position + config.texture * (texture + mixed)) * x[0].numel()
 
     def summary(self) -> dict[str, float]:
-        """This epoch's mean distance, for the history; then a new tally."""
-        total, count = self.tally.tolist()
-        self.tally = torch.zeros(2, dtype=torch.float64)
-        return {"perceptual": round(total / count, 5) if count else float("nan")}
+        """This epoch's mean distances, for the history; then a new tally."""
+        sums = self.tally.tolist()
+        self.tally = torch.zeros(6, dtype=torch.float64)
+        names = ("perceptual", "texture", "mix_texture")
+        return {name: round(sums[2 * i] / sums[2 * i + 1], 5) if sums[2 * i + 1]
+                else float("nan") for i, name in enumerate(names)
+                if i == 0 or (self.config.texture and (i == 1 or self.config.mixes))}
+
+
+def _position_distance(targets: list[torch.Tensor], outputs: list[torch.Tensor]) -> torch.Tensor:
+    parts = [(normalised(o.float()) - normalised(t.float())).square().sum(1).mean((1, 2))
+             for o, t in zip(outputs, targets)]
+    return torch.stack(parts).mean(0)
+
+
+def _gram_distance(targets: list[torch.Tensor], outputs: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack([(o - t).square().sum((1, 2)) for o, t in zip(outputs, targets)]).mean(0)
