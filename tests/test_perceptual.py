@@ -106,6 +106,9 @@ def test_the_texture_term_ignores_where_a_texture_sits_but_not_a_blur():
     assert seen["moved", "texture"] < 0.3 * seen["blurred", "texture"]
     torch.manual_seed(0)
     assert lite1.texture_distance(fur, fur.clone()).abs().max() < 1e-6
+    alone = PerceptualLoss(PerceptualConfig("lite1", weight=0.0, texture=1.0))
+    alone(fur, blurred)
+    assert set(alone.summary()) == {"texture"}  # no column for a distance never taken
 
 
 def test_arc_mixes_get_the_texture_term_against_their_parents_blend(tmp_path):

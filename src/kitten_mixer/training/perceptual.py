@@ -223,10 +223,10 @@ class PerceptualLoss(nn.Module):
         """This epoch's mean distances, for the history; then a new tally."""
         sums = self.tally.tolist()
         self.tally = torch.zeros(6, dtype=torch.float64)
-        names = ("perceptual", "texture", "mix_texture")
+        used = (("perceptual", self.config.weight), ("texture", self.config.texture),
+                ("mix_texture", self.config.texture and self.config.mixes))
         return {name: round(sums[2 * i] / sums[2 * i + 1], 5) if sums[2 * i + 1]
-                else float("nan") for i, name in enumerate(names)
-                if i == 0 or (self.config.texture and (i == 1 or self.config.mixes))}
+                else float("nan") for i, (name, weight) in enumerate(used) if weight}
 
 
 def _position_distance(targets: list[torch.Tensor], outputs: list[torch.Tensor]) -> torch.Tensor:
