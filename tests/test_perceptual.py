@@ -136,6 +136,21 @@ def test_arc_mixes_get_the_texture_term_against_their_parents_blend(tmp_path):
     assert set(tally) == {"perceptual", "texture", "mix_texture"} and tally["mix_texture"] > 0
 
 
+def test_the_shared_error_term_sees_a_texture_drawn_into_every_face_not_each_cats_own():
+    term = PerceptualLoss(PerceptualConfig("lite1", weight=0.0, shared=1.0))
+    x = faces(16)
+    generator = torch.Generator().manual_seed(1)
+    hatching = 0.05 * torch.sign(torch.randn(1, 3, 64, 64, generator=generator))
+    own = 0.05 * torch.sign(torch.randn(16, 3, 64, 64, generator=generator))
+    every, each = term(x, x + hatching), term(x, x + own)
+    assert every.shape == (16,) and torch.equal(every, every[:1].expand(16))  # one batch term
+    # The same error in every face stays whole in the batch's mean; each cat's own averages
+    # out (about 16 times smaller squared).
+    assert every[0] > 8 * each[0] > 0
+    assert term(x, x.clone()).abs().max() < 1e-9
+    assert set(term.summary()) == {"shared_error"}
+
+
 @pytest.fixture
 def base(tmp_path, photo_folder):
     config = ExperimentConfig(model=VAEConfig(**{**TINY, "image_h": 32, "image_w": 32}),

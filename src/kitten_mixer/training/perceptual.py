@@ -19,6 +19,11 @@ The texture term compares what does not depend on position, each depth's Gram ma
 mean over positions of the outer product of the normalised features, as in neural style
 transfer), and so can also be asked of decoded arc mixes, which have no photo: a mix of cats a
 and b, a share t of the way to b, is held to (1 - t) times a's Gram matrices plus t times b's.
+
+Neither term stops the decoder drawing the same texture at the same place in every face. The
+shared-error term does: the batch's mean error in fine detail (each image less its 5x5 mean;
+a mix's error taken against the same blend of its parents), squared and summed. What differs
+from cat to cat averages out of that mean; only what every face shares is left.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class PerceptualConfig:
     #                      weighs it as a mean L1 beside the distance
     texture: float = 0.0  # the same for the Gram matrices' distance (0: not computed)
     mixes: float = 0.0  # arc mixes given the texture term too, as a share of the batch
+    shared: float = 0.0  # times the squared sum of the batch's mean error in fine detail
     smallest: int = 112  # the side photo and reconstruction are enlarged to, drawn per step
     largest: int = 160  # from smallest to largest
     shift: int = 7  # then moved by the same 0 to shift pixels, edges repeated
@@ -58,13 +64,15 @@ class PerceptualConfig:
         if self.network not in NETWORKS:
             raise ValueError(f"perceptual: network must be one of {NETWORKS} (Lite0 is the "
                              f"realism yardstick and never in a loss), not {self.network!r}")
-        if min(self.weight, self.texture, self.shift) < 0 \
+        if min(self.weight, self.texture, self.shared, self.shift) < 0 \
                 or not 32 <= self.smallest <= self.largest:
-            raise ValueError("perceptual: weight, texture and shift must be at least 0, and "
+            raise ValueError("perceptual: weight, texture, shared and shift must be at least 0, "
+                             "and "
                              "32 <= smallest <= largest")
-        if not 0 <= self.mixes <= 1 or (self.mixes and not self.texture):
+        if not 0 <= self.mixes <= 1 or (self.mixes and not (self.texture or self.shared)):
             raise ValueError("perceptual: mixes is a share from 0 to 1, and needs a texture "
-                             "weight (a mix has no photo to compare position by position)")
+                             "or shared weight (a mix has no photo to compare position by "
+                             "position)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,7 +169,7 @@ class PerceptualLoss(nn.Module):
         self.model = [model]  # a list: the VAE is the run's, not a submodule of this one
         # This epoch's sums of the distances (position by position, of the Gram matrices, of
         # the mixes' Gram matrices) and their counts, on the device: no sync a step.
-        self.tally = torch.zeros(6, dtype=torch.float64)
+        self.tally = torch.zeros(8, dtype=torch.float64)
 
     def train(self, mode: bool = True) -> PerceptualLoss:
         super().train(mode)
@@ -193,7 +201,7 @@ class PerceptualLoss(nn.Module):
         """The term to add to the loss of each image, weight * distance + texture * Gram
         distance, times the values: [N]. With the batch's `codes` and a share of mixes, that
         many arc mixes are decoded and the texture term of each is added to the row of the
-        image it starts from."""
+        image it starts from. The shared-error term, times `shared`, is added to every row."""
         config, n = self.config, len(x)
         view = draw_view(config, n)  # first: with or without mixes, the same view
         count = round(config.mixes * n) if codes is not None and n > 1 else 0
@@ -213,18 +221,22 @@ class PerceptualLoss(nn.Module):
                 blended = [(1 - t) * g[:len(t)] + t * g[mixes.partners] for g in grams]
                 found = _gram_distance(blended, [gram(o[n:]) for o in outputs])
                 mixed = F.pad(found, (0, n - len(found)))
+        common = _shared_error(x, x_hat, mixes) if config.shared else zero.sum()
         self.tally = self.tally.to(x.device) + torch.stack([
             position.detach().double().sum(), position.new_tensor(n if config.weight else 0),
             texture.detach().double().sum(), position.new_tensor(n if config.texture else 0),
-            found.detach().double().sum(), position.new_tensor(len(found))]).double()
-        return (config.weight * position + config.texture * (texture + mixed)) * x[0].numel()
+            found.detach().double().sum(), position.new_tensor(len(found)),
+            common.detach().double(), position.new_tensor(1 if config.shared else 0)]).double()
+        return (config.weight * position + config.texture * (texture + mixed)) * x[0].numel() \
+            + config.shared * common
 
     def summary(self) -> dict[str, float]:
         """This epoch's mean distances, for the history; then a new tally."""
         sums = self.tally.tolist()
-        self.tally = torch.zeros(6, dtype=torch.float64)
+        self.tally = torch.zeros(8, dtype=torch.float64)
         used = (("perceptual", self.config.weight), ("texture", self.config.texture),
-                ("mix_texture", self.config.texture and self.config.mixes))
+                ("mix_texture", self.config.texture and self.config.mixes),
+                ("shared_error", self.config.shared))
         return {name: round(sums[2 * i] / sums[2 * i + 1], 5) if sums[2 * i + 1]
                 else float("nan") for i, (name, weight) in enumerate(used) if weight}
 
@@ -233,6 +245,23 @@ def _position_distance(targets: list[torch.Tensor], outputs: list[torch.Tensor])
     parts = [(normalised(o.float()) - normalised(t.float())).square().sum(1).mean((1, 2))
              for o, t in zip(outputs, targets)]
     return torch.stack(parts).mean(0)
+
+
+def fine_detail(images: torch.Tensor) -> torch.Tensor:
+    """Each channel less its mean over the 5x5 pixels around (edges repeated)."""
+    images = images.float()
+    return images - F.avg_pool2d(F.pad(images, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+
+
+def _shared_error(x: torch.Tensor, x_hat: torch.Tensor, mixes: ArcMixes | None) -> torch.Tensor:
+    """The squared sum of the mean error in fine detail over reconstructions and mixes."""
+    photos = fine_detail(x)
+    errors = fine_detail(x_hat) - photos
+    if mixes is not None:
+        t = mixes.shares[:, None, None, None]
+        blend = (1 - t) * photos[:len(t)] + t * photos[mixes.partners]
+        errors = torch.cat([errors, fine_detail(mixes.images) - blend])
+    return errors.mean(0).square().sum()
 
 
 def _gram_distance(targets: list[torch.Tensor], outputs: list[torch.Tensor]) -> torch.Tensor:
