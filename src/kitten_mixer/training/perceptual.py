@@ -207,7 +207,8 @@ class PerceptualLoss(nn.Module):
         count = round(config.mixes * n) if codes is not None and n > 1 else 0
         mixes = arc_mixes(self.model[0].decode, codes, count) if count else None
         targets, outputs = self._features(x, x_hat, *([mixes.images] if mixes else []),
-                                          view=view)
+                                          view=view) if config.weight or config.texture \
+            else ([], [])
         zero = x.new_zeros(n, dtype=torch.float32)
         position = _position_distance(targets, [o[:n] for o in outputs]) if config.weight \
             else zero
