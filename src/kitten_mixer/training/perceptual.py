@@ -67,8 +67,7 @@ class PerceptualConfig:
         if min(self.weight, self.texture, self.shared, self.shift) < 0 \
                 or not 32 <= self.smallest <= self.largest:
             raise ValueError("perceptual: weight, texture, shared and shift must be at least 0, "
-                             "and "
-                             "32 <= smallest <= largest")
+                             "and 32 <= smallest <= largest")
         if not 0 <= self.mixes <= 1 or (self.mixes and not (self.texture or self.shared)):
             raise ValueError("perceptual: mixes is a share from 0 to 1, and needs a texture "
                              "or shared weight (a mix has no photo to compare position by "
@@ -123,10 +122,10 @@ def seen(images: torch.Tensor, view: View, shift: int) -> torch.Tensor:
 
 
 def same_view(x: torch.Tensor, y: torch.Tensor, config: PerceptualConfig,
-              *more: torch.Tensor) -> tuple[torch.Tensor, ...]:
+              *more: torch.Tensor, view: View | None = None) -> tuple[torch.Tensor, ...]:
     """Photos `x` and reconstructions `y`, and any `more` batches (row i mirrored with photo
-    i), enlarged, shifted and mirrored alike by a view drawn afresh."""
-    view = draw_view(config, len(x))
+    i), enlarged, shifted and mirrored alike by `view`, or by one drawn now."""
+    view = view or draw_view(config, len(x))
     return tuple(seen(images, view, config.shift) for images in (x, y, *more))
 
 
@@ -168,7 +167,8 @@ class PerceptualLoss(nn.Module):
             raise ValueError("perceptual: mixes need the model that decodes them")
         self.model = [model]  # a list: the VAE is the run's, not a submodule of this one
         # This epoch's sums of the distances (position by position, of the Gram matrices, of
-        # the mixes' Gram matrices) and their counts, on the device: no sync a step.
+        # the mixes' Gram matrices, the shared error) and their counts, on the device: no sync
+        # a step.
         self.tally = torch.zeros(8, dtype=torch.float64)
 
     def train(self, mode: bool = True) -> PerceptualLoss:
@@ -180,8 +180,7 @@ class PerceptualLoss(nn.Module):
                   view: View | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """The photos' features (no gradient) and those of the reconstructions and `more`,
         one batch through the network, all seen alike (by `view`, or one drawn now)."""
-        view = view or draw_view(self.config, len(x))
-        photo, *drawn = (seen(images, view, self.config.shift) for images in (x, x_hat, *more))
+        photo, *drawn = same_view(x, x_hat, self.config, *more, view=view)
         with torch.no_grad():
             targets = stages(self.network, photo, BLOCKS)
         return targets, stages(self.network, torch.cat(drawn), BLOCKS)
