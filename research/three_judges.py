@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from critic_probe import train_critic  # noqa: E402
@@ -48,6 +47,7 @@ from kitten_mixer.evaluation.features import efficientnet_features  # noqa: E402
 from kitten_mixer.images import enlarge, image_grid, tensor_to_images  # noqa: E402
 from kitten_mixer.mixer import KittenMixer  # noqa: E402
 from kitten_mixer.morph import latent_path  # noqa: E402
+from kitten_mixer.training.perceptual import fine_detail  # noqa: E402
 
 MIXES = 500
 MORPHS = 50
@@ -71,9 +71,7 @@ def fixed_texture(photos: torch.Tensor, images: torch.Tensor) -> float:
     """The RMS of the images' mean fine detail over that of the photos (fixed_texture's doc
     above): the part of a drawn texture that does not depend on the cat."""
     def mean_detail(x: torch.Tensor) -> torch.Tensor:
-        levels = metrics.grey(x)
-        local = F.avg_pool2d(F.pad(levels, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
-        return (levels - local).mean(0)
+        return fine_detail(metrics.grey(x)).mean(0)
 
     return float(mean_detail(images).square().mean().sqrt()
                  / mean_detail(photos).square().mean().sqrt())

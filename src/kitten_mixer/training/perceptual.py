@@ -212,20 +212,20 @@ class PerceptualLoss(nn.Module):
         position = _position_distance(targets, [o[:n] for o in outputs]) if config.weight \
             else zero
         texture = mixed = zero
-        found = x.new_zeros(len(mixes.images) if mixes else 0, dtype=torch.float32)
+        mix_distance = x.new_zeros(len(mixes.images) if mixes else 0, dtype=torch.float32)
         if config.texture:
             grams = [gram(t) for t in targets]
             texture = _gram_distance(grams, [gram(o[:n]) for o in outputs])
             if mixes is not None:
                 t = mixes.shares[:, None, None]
                 blended = [(1 - t) * g[:len(t)] + t * g[mixes.partners] for g in grams]
-                found = _gram_distance(blended, [gram(o[n:]) for o in outputs])
-                mixed = F.pad(found, (0, n - len(found)))
+                mix_distance = _gram_distance(blended, [gram(o[n:]) for o in outputs])
+                mixed = F.pad(mix_distance, (0, n - len(mix_distance)))
         common = _shared_error(x, x_hat, mixes) if config.shared else zero.sum()
         self.tally = self.tally.to(x.device) + torch.stack([
             position.detach().double().sum(), position.new_tensor(n if config.weight else 0),
             texture.detach().double().sum(), position.new_tensor(n if config.texture else 0),
-            found.detach().double().sum(), position.new_tensor(len(found)),
+            mix_distance.detach().double().sum(), position.new_tensor(len(mix_distance)),
             common.detach().double(), position.new_tensor(1 if config.shared else 0)]).double()
         return (config.weight * position + config.texture * (texture + mixed)) * x[0].numel() \
             + config.shared * common
