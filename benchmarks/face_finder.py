@@ -21,19 +21,18 @@ thread, and prints a markdown table, one row per finder and photo set:
 
 Sets: dev, test, and the parts of the development photos grouped by where they were taken
 (labels/photo_groups.json: A is shelters, people and outdoors, B homes). --cross trains a finder
-on each part's photos (kitten_mixer.training.face_finder, seed 0, or one per --seeds, joined;
-kept in the folder given, and reused when there) and measures it on the other part's photos
-and on test faces of cats.zip pasted into unseen backgrounds and the other part's photo
-regions: how the finder does on photos from places it never saw. --noise counts the pictures
-made in code (kitten_mixer.training.textures.noise_photos, seed 0) in which a finder finds a
-face, and the cartoon cats too; --composites finds test faces of cats.zip (the split
-training_splits gives the shipped model, never learned by the finder) pasted into synthetic
-photos whose backgrounds are textures no finder learned from.
+on each part's photos (kitten_mixer.training.face_finder, seed 0; kept in the folder given, and
+reused when there) and measures it on the other part's photos and on test faces of cats.zip
+pasted into unseen backgrounds and the other part's photo regions: how the finder does on
+photos from places it never saw. --noise counts the pictures made in code
+(kitten_mixer.training.textures.noise_photos, seed 0) in which a finder finds a face, and the
+cartoon cats too; --composites finds test faces of cats.zip (the split training_splits gives
+the shipped model, never learned by the finder) pasted into synthetic photos whose backgrounds
+are textures no finder learned from.
 
 Finders: the plain cascades (OpenCV's defaults on the full-size grey photo), the tuned cascades
 that were the finder until the learned one (benchmarks/cascades.py), and the learned one
-(--weights: another learned finder's weights; several are joined, the first one's proposals
-checked by the mean of all their checking networks, as --seeds joins the cross finders).
+(--weights: another learned finder's weights).
 """
 
 from __future__ import annotations
@@ -124,12 +123,11 @@ def tuned_cascades() -> Finder:
     return find_with_cascades
 
 
-def learned_finder(weights: list[Path] | None = None) -> Callable:
-    """find_cat_faces, with the finder saved at `weights` instead of the shipped one (several:
-    joined, the first one's proposals checked by all their checking networks)."""
-    if not weights:
+def learned_finder(weights: Path | None = None) -> Callable:
+    """find_cat_faces, with the finder saved at `weights` instead of the shipped one."""
+    if weights is None:
         return find_cat_faces
-    finder = learned.FaceFinder.joined([learned.FaceFinder.load(w) for w in weights])
+    finder = learned.FaceFinder.load(weights)
 
     def find(photo, max_faces: int = 5):
         saved, learned._default = learned._default, finder
@@ -256,22 +254,19 @@ def boxes_file(part: str) -> Iterator[Path]:
         yield boxes
 
 
-def cross(folder: Path, photos_zip: Path, seeds: list[int]) -> dict[str, list[Path]]:
-    """Finders trained on each part's photos, one per seed: {part trained on: their weights},
-    made if missing (seed 0's file is trained-on-A.safetensors, seed 1's
-    trained-on-A-seed1.safetensors)."""
+def cross(folder: Path, photos_zip: Path) -> dict[str, Path]:
+    """A finder trained on each part's photos: {part trained on: weights}, made if missing."""
     from kitten_mixer.training.face_finder import train_finder
 
     folder.mkdir(parents=True, exist_ok=True)
-    weights: dict[str, list[Path]] = {}
+    weights = {}
     for part in ("A", "B"):
-        for seed in seeds:
-            path = folder / f"trained-on-{part}{f'-seed{seed}' if seed else ''}.safetensors"
-            if not path.is_file():
-                print(f"training a finder (seed {seed}) on part {part}'s photos into {path}")
-                with boxes_file(part) as boxes:
-                    train_finder(CATS, photos_zip, boxes, path, seed=seed)
-            weights.setdefault(part, []).append(path)
+        path = folder / f"trained-on-{part}.safetensors"
+        if not path.is_file():
+            print(f"training a finder on part {part}'s photos into {path}")
+            with boxes_file(part) as boxes:
+                train_finder(CATS, photos_zip, boxes, path, seed=0)
+        weights[part] = path
     return weights
 
 
@@ -290,13 +285,10 @@ def main() -> None:
                         choices=["dev", "test", "A", "B"])
     parser.add_argument("--finders", nargs="+", default=["plain", "tuned", "learned"],
                         choices=["plain", "tuned", "learned"])
-    parser.add_argument("--weights", type=Path, nargs="+",
-                        help="the learned finder's weights (several: joined)")
+    parser.add_argument("--weights", type=Path, help="the learned finder's weights")
     parser.add_argument("--noise", type=int, default=0, help="pictures with no cat to try")
     parser.add_argument("--composites", type=int, default=0, help="synthetic photos to try")
     parser.add_argument("--cross", type=Path, help="folder of the finders trained on one part")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
-                        help="--cross: one finder per seed, joined (default: 0)")
     parser.add_argument("--misses", action="store_true", help="list photos with a missed face")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -318,7 +310,7 @@ def main() -> None:
             header, row = measure(title, finder, labels, args.photos, poses, args.misses)
             rows.append([set_name, *row])
     if args.cross:
-        trained = cross(args.cross, args.photos, args.seeds)
+        trained = cross(args.cross, args.photos)
         for part, other in (("A", "B"), ("B", "A")):
             finder = learned_finder(trained[part])
             title = f"learned on {part} only"

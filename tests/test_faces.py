@@ -351,34 +351,6 @@ def test_shipped_weights_are_small_safetensors_and_damage_is_reported(tmp_path):
         FaceFinder.load(tmp_path / "none.safetensors")
 
 
-def test_joined_finders_check_with_the_mean_of_their_networks_and_round_trip(tmp_path, scene):
-    """Several finders joined: the first one's proposals, every checking network's mean output;
-    saved and loaded back as the same ensemble."""
-    one = FaceFinder.load()
-    other = copy.deepcopy(one)
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():  # a second network a little unlike the first
-        for param in other.refine.parameters():
-            param.add_(0.01 * param.abs().mean() * torch.randn(param.shape, generator=gen))
-    joined = FaceFinder.joined([one, other])
-    windows = torch.rand(5, 3, 48, 48, generator=gen)
-    with torch.no_grad():
-        expected = (one.refine(windows) + other.refine(windows)) / 2
-        assert torch.allclose(joined.refine(windows), expected, atol=1e-5)
-    path = tmp_path / "joined.safetensors"
-    joined.save(path)
-    loaded = FaceFinder.load(path)
-    assert len(loaded.refine.members) == 2
-    with torch.no_grad():  # saved as 16-bit floats
-        assert torch.allclose(loaded.refine(windows), expected, atol=0.02)
-    image, _ = scene
-    found, found_again = np.array(joined.find(image)), np.array(loaded.find(image))
-    assert found.shape == found_again.shape == (1, 5)
-    assert np.allclose(found[:, :3], found_again[:, :3], atol=1.0)
-    three = FaceFinder.joined([loaded, one])  # an ensemble joined again: its members flattened
-    assert len(three.refine.members) == 3
-
-
 def test_the_cascades_group_windows_and_rank_them_by_support():
     pytest.importorskip("cv2", reason="the cascades need opencv-python-headless")
     sys.path.append(str(REPO / "benchmarks"))  # the cascades serve the finder's benchmark only

@@ -21,7 +21,6 @@ from kitten_mixer.faces.networks import (
     REFINE_CONTEXT,
     REFINE_WINDOW,
     ProposalNet,
-    RefineEnsemble,
     RefineNet,
 )
 from kitten_mixer.storage import read_tensors, write_tensors
@@ -55,10 +54,9 @@ FACE_THRESHOLD = 0.7
 
 
 class FaceFinder:
-    """The two networks and their thresholds: `find` gives face squares in an image's pixels.
-    The checking network may be an ensemble of several trained apart (`joined`)."""
+    """The two networks and their thresholds: `find` gives face squares in an image's pixels."""
 
-    def __init__(self, proposal: ProposalNet, refine: RefineNet | RefineEnsemble,
+    def __init__(self, proposal: ProposalNet, refine: RefineNet,
                  proposal_threshold: float = PROPOSAL_THRESHOLD,
                  face_threshold: float = FACE_THRESHOLD):
         self.proposal, self.refine = proposal.eval(), refine.eval()
@@ -70,11 +68,8 @@ class FaceFinder:
         tensors, metadata = read_tensors(path)
         try:
             settings = json.loads(metadata.get("thresholds", "{}"))
-            proposal = ProposalNet()
+            proposal, refine = ProposalNet(), RefineNet()
             proposal.load_state_dict(_part(tensors, "proposal."))
-            # An ensemble's members are saved as refine.members.0., refine.members.1., ...
-            members = {key.split(".")[2] for key in tensors if key.startswith("refine.members.")}
-            refine = RefineEnsemble([RefineNet() for _ in members]) if members else RefineNet()
             refine.load_state_dict(_part(tensors, "refine."))
             finder = cls(proposal, refine, **settings)
         except (RuntimeError, ValueError, TypeError) as e:
@@ -93,16 +88,6 @@ class FaceFinder:
         thresholds = {"proposal_threshold": self.proposal_threshold,
                       "face_threshold": self.face_threshold}
         write_tensors(path, tensors, metadata={"thresholds": json.dumps(thresholds)})
-
-    @classmethod
-    def joined(cls, finders: list[FaceFinder]) -> FaceFinder:
-        """One finder from several trained apart: the first one's proposals and thresholds,
-        checked by all their checking networks at once (the mean of their outputs)."""
-        members = [m for f in finders for m in
-                   (f.refine.members if isinstance(f.refine, RefineEnsemble) else [f.refine])]
-        first = finders[0]
-        return cls(first.proposal, RefineEnsemble(members), first.proposal_threshold,
-                   first.face_threshold)
 
     @torch.no_grad()
     def propose(self, image: Image.Image,

@@ -3,8 +3,6 @@ proposal and refines its square."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
@@ -54,20 +52,3 @@ class RefineNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], [N, 3, 48, 48] -> [N, 6]."""
         return self.head(self.features(x - 0.5))
-
-
-class RefineEnsemble(nn.Module):
-    """Several checking networks trained apart (from different seeds), read as one: the mean of
-    their outputs. A logit averaged is the geometric mean of the odds, so a window passes only
-    where the members agree that it holds a face; what one training learned by chance (a
-    texture that it alone took for fur) is outvoted."""
-
-    def __init__(self, members: Sequence[RefineNet]):
-        super().__init__()
-        if not members:
-            raise ValueError("an ensemble needs at least one checking network")
-        self.members = nn.ModuleList(members)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1], [N, 3, 48, 48] -> [N, 6], as one RefineNet."""
-        return torch.stack([member(x) for member in self.members]).mean(0)
