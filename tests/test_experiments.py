@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -79,6 +80,21 @@ def test_kittens_come_from_the_sampler_that_fits_the_encoder(trained, tmp_path):
                                                    "adversarial": {"decoder_only": True}}}
     assert torch.equal(sampler_for(tuned).sample(3, seed=0),
                        load_sampler(shipped).sample(3, seed=0))
+    # A fine-tune of that fine-tune, its run folder beside it: still the first encoder.
+    middle = tmp_path / "middle"
+    shutil.copytree(trained[0], middle)
+    config = json.loads((middle / "config.json").read_text())
+    config["experiment"] = {"init": str(shipped), "decoder_only": True}
+    (middle / "config.json").write_text(json.dumps(config))
+    twice = KittenMixer.load(trained[0])
+    twice.config = {**twice.config, "experiment": {"init": str(middle), "decoder_only": True}}
+    assert torch.equal(sampler_for(twice).sample(3, seed=0),
+                       load_sampler(shipped).sample(3, seed=0))
+    config["experiment"]["decoder_only"] = False  # the middle one trained its encoder
+    (middle / "config.json").write_text(json.dumps(config))
+    assert sampler_for(twice) is None
+    twice.config["experiment"]["init"] = str(tmp_path / "gone")  # its start is not here
+    assert sampler_for(twice) is None
     tuned.config["experiment"]["adversarial"]["decoder_only"] = False  # a new encoder
     assert sampler_for(tuned) is None
 

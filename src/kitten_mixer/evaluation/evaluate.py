@@ -10,15 +10,18 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from kitten_mixer.errors import ModelFileError
 from kitten_mixer.evaluation import metrics
 from kitten_mixer.images import enlarge, image_grid, tensor_to_images
 from kitten_mixer.loss import BetaLoss
 from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.morph import DEFAULT_METHOD, interpolate_latents, latent_path
 from kitten_mixer.shipping.sampler import GaussianMixture, load_sampler
-from kitten_mixer.storage import ModelFolder
+from kitten_mixer.storage import ModelFolder, read_config
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
+# The longest chain of decoder-only fine-tunes sampler_for follows (and the end of a loop).
+MAX_FINE_TUNES = 16
 
 
 @dataclass
@@ -55,17 +58,25 @@ class Evaluation:
 def sampler_for(mixer: KittenMixer) -> GaussianMixture | None:
     """The sampler of real cats' codes that fits the model's encoder: the one shipped beside
     it, or, for a decoder fine-tuned with its encoder frozen, that of the model it started
-    from. None when there is neither."""
-    experiment = mixer.config.get("experiment") or {}
-    folders = [mixer.folder]
-    decoder_only = experiment.get("decoder_only") or (experiment.get("adversarial") or {}).get(
-        "decoder_only")
-    if experiment.get("init") and decoder_only:
-        folders.append(Path(experiment["init"]))
-    for folder in folders:
+    from, and so on down a chain of such fine-tunes (a fine-tune of a fine-tune keeps the
+    encoder of the first model). None when the chain reaches no sampler."""
+    folder, experiment = mixer.folder, mixer.config.get("experiment") or {}
+    for _ in range(MAX_FINE_TUNES):
         if folder is not None and ModelFolder(folder).sampler.is_file():
             return load_sampler(folder)
+        if not (experiment.get("init") and _encoder_frozen(experiment)):
+            return None
+        folder = Path(experiment["init"])
+        try:
+            experiment = read_config(folder).get("experiment") or {}
+        except ModelFileError:  # the model it started from is not here
+            return None
     return None
+
+
+def _encoder_frozen(experiment: dict) -> bool:
+    return bool(experiment.get("decoder_only")
+                or (experiment.get("adversarial") or {}).get("decoder_only"))
 
 
 def random_pairs(count: int, n: int, seed: int = 0) -> list[tuple[int, int]]:
