@@ -24,10 +24,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from three_judges import MIXES, arc_mixes, stripes  # noqa: E402
+from three_judges import MIXES, arc_mixes, spectrum_ratio, stripes  # noqa: E402
 
 from kitten_mixer.data import training_splits  # noqa: E402
-from kitten_mixer.evaluation import metrics  # noqa: E402
 from kitten_mixer.mixer import KittenMixer  # noqa: E402
 from kitten_mixer.model import Refine  # noqa: E402
 
@@ -37,11 +36,8 @@ HIGH = 16  # cycles per face: the fine detail
 def high_ratio(photos: torch.Tensor, images: torch.Tensor) -> float:
     """The mean, over frequencies of at least HIGH cycles, of the images' amplitude over the
     photos'."""
-    h, w = photos.shape[2:]
-    u = torch.fft.fftfreq(h, 1 / h)[:, None]
-    v = torch.fft.fftfreq(w, 1 / w)[None, :]
-    ratio = metrics.amplitude_spectrum(images) / metrics.amplitude_spectrum(photos).clamp(min=1e-8)
-    return float(ratio[torch.sqrt(u**2 + v**2) >= HIGH].mean())
+    ratio, radius = spectrum_ratio(photos, images)
+    return float(ratio[radius >= HIGH].mean())
 
 
 def refine_block(mixer: KittenMixer) -> Refine:
@@ -51,8 +47,7 @@ def refine_block(mixer: KittenMixer) -> Refine:
     return blocks[0]
 
 
-def spectra(folder: str, data: str) -> list[str]:
-    mixer = KittenMixer.load(folder)
+def spectra(mixer: KittenMixer, folder: str, data: str) -> list[str]:
     photos = training_splits(mixer.config, data, (64, 64))["test"].images.float() / 255
     seen: dict[str, list[torch.Tensor]] = {"before": [], "after": []}
 
@@ -77,17 +72,18 @@ def spectra(folder: str, data: str) -> list[str]:
     return lines
 
 
-def bypass(folder: str, out: Path) -> Path:
-    """A copy of the model at `folder` whose refine block adds nothing."""
+def bypass(mixer: KittenMixer, folder: str, out: Path) -> Path:
+    """A copy of the model at `folder` (loaded as `mixer`) whose refine block adds nothing:
+    the block's last convolution zeroed in the weights file, which keeps its dtype."""
     target = out / Path(folder).name
     target.mkdir(parents=True, exist_ok=True)
     source = Path(folder) / "model.safetensors"
     with safe_open(source, "pt") as f:
         metadata = f.metadata()
     tensors = load_file(source)
-    index = next(i for i, m in enumerate(KittenMixer.load(folder).model.decoder)
-                 if isinstance(m, Refine))
-    last = max(int(k.split(".")[3]) for k in tensors if k.startswith(f"decoder.{index}.body."))
+    block = refine_block(mixer)
+    index = list(mixer.model.decoder).index(block)
+    last = len(block.body) - 1  # the block ends in its last convolution
     for kind in ("weight", "bias"):
         tensors[f"decoder.{index}.body.{last}.{kind}"].zero_()
     save_file(tensors, target / "model.safetensors", metadata=metadata)
@@ -105,9 +101,10 @@ def main() -> None:
     print("| model | images | refine block | stripes | amplitude at >= 16 cycles |")
     print("|---|---|---|---|---|")
     for folder in args.models:
-        print("\n".join(spectra(folder, args.data)), flush=True)
+        mixer = KittenMixer.load(folder)
+        print("\n".join(spectra(mixer, folder, args.data)), flush=True)
         if args.bypass:
-            print(f"wrote {bypass(folder, args.bypass)}", file=sys.stderr)
+            print(f"wrote {bypass(mixer, folder, args.bypass)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -57,14 +57,22 @@ KITTENS = 1000
 CRITIC_CHANNELS = 32
 
 
+def spectrum_ratio(photos: torch.Tensor, images: torch.Tensor) -> tuple[torch.Tensor,
+                                                                        torch.Tensor]:
+    """The images' mean amplitude spectrum over the photos', and each frequency's radius in
+    cycles per image: two [H, W] tensors."""
+    h, w = photos.shape[2:]
+    u = torch.fft.fftfreq(h, 1 / h)[:, None]
+    v = torch.fft.fftfreq(w, 1 / w)[None, :]
+    ratio = metrics.amplitude_spectrum(images) / metrics.amplitude_spectrum(photos).clamp(min=1e-8)
+    return ratio, torch.sqrt(u**2 + v**2)
+
+
 def stripes(photos: torch.Tensor, images: torch.Tensor) -> float:
     """The largest ratio of the images' amplitude to the photos' at any frequency of at least
     2 cycles per image (the lowest ones hold the face's layout, not a pattern)."""
-    h, w = photos.shape[2:]
-    u = torch.fft.fftfreq(h, 1 / h).abs()[:, None]
-    v = torch.fft.fftfreq(w, 1 / w).abs()[None, :]
-    ratio = metrics.amplitude_spectrum(images) / metrics.amplitude_spectrum(photos).clamp(min=1e-8)
-    return float(ratio[torch.sqrt(u**2 + v**2) >= 2].max())
+    ratio, radius = spectrum_ratio(photos, images)
+    return float(ratio[radius >= 2].max())
 
 
 def fixed_texture(photos: torch.Tensor, images: torch.Tensor) -> float:
