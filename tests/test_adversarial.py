@@ -196,6 +196,35 @@ def test_the_adaptive_weight_stops_at_factor_times_its_ceiling(tiny_model, monke
     assert weights[1] == pytest.approx(0.5e-3)
 
 
+def test_a_held_weight_is_measured_every_weight_every_updates_and_survives_a_restore(
+        tiny_model):
+    adversary = Adversary(AdversarialConfig(weight_every=3, augment=False), tiny_model)
+    x = torch.rand(4, 3, 16, 16)
+    weights = []
+    for scale in (1, 10, 10, 10, 10):  # a reconstruction's gradient ten times as large
+        x_hat, mean, _ = tiny_model(x)  # a fresh graph: the discriminator has stepped
+        reconstruction = (x_hat - x).pow(2).sum((1, 2, 3)).mean()
+        before = adversary.tally[0].item()
+        _, fakes = adversary.generator_term(x_hat, mean, scale * reconstruction)
+        weights.append(adversary.tally[0].item() - before)
+        adversary.discriminator_step(x, fakes)
+    # Measured at the first and fourth updates: the larger gradient is heard only then.
+    assert weights[1] == weights[2] == weights[0]
+    assert weights[3] == pytest.approx(10 * weights[0], rel=0.2) and weights[4] == weights[3]
+    restored = Adversary(AdversarialConfig(weight_every=3, augment=False), tiny_model)
+    restored.restore(adversary.checkpoint())
+    assert restored.held_weight.item() == weights[4]
+    # A checkpoint from before the weight was held restores without it, measured anew.
+    older = adversary.checkpoint()
+    del older["discriminator"]["held_weight"]
+    restored.restore(older)
+    assert restored.held_weight.item() == 0
+    x_hat, mean, _ = tiny_model(x)
+    reconstruction = (x_hat - x).pow(2).sum((1, 2, 3)).mean()
+    restored.generator_term(x_hat, mean, reconstruction)
+    assert restored.held_weight.item() > 0
+
+
 def test_with_a_head_start_the_decoder_hears_the_discriminator_only_after_it(tiny_model):
     adversary = Adversary(AdversarialConfig(head_start=2), tiny_model)
     x = torch.rand(4, 3, 16, 16)
@@ -279,7 +308,7 @@ def test_the_mix_watch_draws_morphs_at_its_steps_without_touching_the_training(
 @pytest.mark.slow  # three tiny trainings
 def test_a_decoder_only_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
         tmp_path, photo_folder, base):
-    config = fine_tune(base, mixes=0.25, ema=0.9, r1=0.01)
+    config = fine_tune(base, mixes=0.25, ema=0.9, r1=0.01, weight_every=3)
     run_experiment(config, photo_folder, tmp_path / "straight", device="cpu", progress=False)
     run_experiment(replace(config, epochs=1), photo_folder, tmp_path / "resumed", device="cpu",
                    progress=False)

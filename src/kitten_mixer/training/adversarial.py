@@ -67,15 +67,19 @@ class AdversarialConfig:
     augment: bool = True  # DiffAugment: translation, colour and cutout, real and fake alike
     mixes: float = 0.0  # fakes that are decoded arc mixes, as a share of the batch (0 to 1)
     decoder_only: bool = True  # freeze the encoder: the gallery codes and sampler stay valid
+    weight_every: int = 1  # the adaptive weight measured on every this many updates of the
+    #                        decoder and held in between: each measurement is a second pass
+    #                        back through the reconstruction's loss (through the perceptual
+    #                        network too, when there is one); 1: every update, as VQGAN
     ema: float = 0.0  # decay of a moving average of the decoder's weights, which is what the
     #                   run validates and saves (0: none). Adversarial training never settles:
     #                   the average keeps what the decoder learned and drops its last swings.
 
     def __post_init__(self) -> None:
         if self.start_epoch < 1 or self.channels < 1 or self.layers < 1 or self.lr <= 0 \
-                or self.head_start < 0 or self.r1 < 0:
-            raise ValueError("adversarial: start_epoch, channels and layers must be at least 1, "
-                             "lr positive, head_start and r1 at least 0")
+                or self.head_start < 0 or self.r1 < 0 or self.weight_every < 1:
+            raise ValueError("adversarial: start_epoch, channels, layers and weight_every must "
+                             "be at least 1, lr positive, head_start and r1 at least 0")
         if not 0 <= self.ema < 1:
             raise ValueError("adversarial: ema must be at least 0 and below 1")
         if not 0 <= self.mixes <= 1 or self.factor < 0:
@@ -205,6 +209,8 @@ class Adversary(nn.Module):
              for p in model.decoder.parameters()] if config.ema else [])
         self.watch: MixWatch | None = None  # pictures of the first mixes, if wanted
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        # The adaptive weight last measured (0: none yet), held for weight_every updates.
+        self.register_buffer("held_weight", torch.zeros(()))
         # This epoch's sums of the weight and the discriminator's loss, and its steps.
         self.register_buffer("tally", torch.zeros(3, dtype=torch.float64))
 
@@ -223,18 +229,21 @@ class Adversary(nn.Module):
     def generator_term(self, x_hat: torch.Tensor, mean: torch.Tensor,
                        reconstruction: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The decoder's adversarial term, already weighted so that its gradient at the
-        decoder's last layer is `factor` times the reconstruction's (VQGAN's adaptive weight),
-        and the fakes it was computed on (for the discriminator's step that follows)."""
+        decoder's last layer is `factor` times the reconstruction's (VQGAN's adaptive weight,
+        measured every `weight_every` updates and held in between), and the fakes it was
+        computed on (for the discriminator's step that follows)."""
         fakes = self.fakes(x_hat, mean)
         if self.steps < self.config.head_start:  # the discriminator learns alone for now
             return x_hat.new_zeros(()), fakes.detach()
         gan = -self._look(fakes).float().mean()
-        rec_grad = torch.autograd.grad(reconstruction, self.last_layer, retain_graph=True)[0]
-        gan_grad = torch.autograd.grad(gan, self.last_layer, retain_graph=True)[0]
-        weight = self.config.factor * (rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(
-            max=MAX_WEIGHT).detach()
-        self.tally[0] += weight.double()
-        return weight * gan, fakes.detach()
+        if (int(self.heard()) - 1) % self.config.weight_every == 0 or self.held_weight == 0:
+            rec_grad = torch.autograd.grad(reconstruction, self.last_layer,
+                                           retain_graph=True)[0]
+            gan_grad = torch.autograd.grad(gan, self.last_layer, retain_graph=True)[0]
+            self.held_weight = self.config.factor * (
+                rec_grad.norm() / (gan_grad.norm() + 1e-4)).clamp(max=MAX_WEIGHT).detach()
+        self.tally[0] += self.held_weight.double()
+        return self.held_weight * gan, fakes.detach()
 
     def discriminator_step(self, x: torch.Tensor, fakes: torch.Tensor) -> torch.Tensor:
         """One hinge-loss update of the discriminator on photos and fakes (plus the R1
@@ -321,5 +330,6 @@ class Adversary(nn.Module):
         return {"discriminator": self.state_dict(), "optimizer": self.optimizer.state_dict()}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.load_state_dict(state["discriminator"])
+        # A checkpoint from before the weight was held has none: measured at the next update.
+        self.load_state_dict({"held_weight": torch.zeros(())} | state["discriminator"])
         self.optimizer.load_state_dict(state["optimizer"])
