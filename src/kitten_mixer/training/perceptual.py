@@ -36,7 +36,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from kitten_mixer.imagenet import imagenet_network, stages
-from kitten_mixer.morph import latent_path
 
 NETWORKS = ("lite1", "lite2")
 # The depths compared: after the stem, and after these blocks (of 21), from the 32-pixel maps
@@ -147,13 +146,29 @@ class ArcMixes(NamedTuple):
 
 def arc_mixes(decode, codes: torch.Tensor, count: int) -> ArcMixes:
     """`count` decoded mixes of the first `count` codes with partners drawn from the batch, a
-    share from 0.2 to 0.8 of the way along the arc a morph walks."""
-    codes = codes.detach().float()
+    share from 0.2 to 0.8 of the way along the arc a morph walks. The mixes carry the codes'
+    gradient: where the encoder trains too, it learns to place cats so that the way between
+    them decodes well (ACAI's idea); with it frozen, the codes have none."""
     partners = torch.randperm(len(codes), device=codes.device)[:count]
     shares = torch.rand(count, dtype=torch.float64) * 0.6 + 0.2
-    mixed = torch.cat([latent_path(codes[i].cpu(), codes[j].cpu(), [t.item()])
-                       for i, j, t in zip(range(count), partners.tolist(), shares)])
-    return ArcMixes(decode(mixed.to(codes.device)), partners, shares.float().to(codes.device))
+    mixed = arc(codes[:count], codes[partners], shares.to(codes.device))
+    return ArcMixes(decode(mixed), partners, shares.float().to(codes.device))
+
+
+def arc(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The points a share `t` [M] of the way from codes `a` to `b` [M, D] along the arc a morph
+    walks (morph.latent_path's "slerp": the great circle between their directions, the length
+    going evenly from one to the other), in closed form so that gradients pass: [M, D] float32.
+    Where a and b point the same way, the straight line, which is then the same point."""
+    a, b, t = a.double(), b.double(), t.double()[:, None]
+    length_a, length_b = a.norm(dim=1, keepdim=True), b.norm(dim=1, keepdim=True)
+    unit_a, unit_b = a / length_a.clamp(min=1e-12), b / length_b.clamp(min=1e-12)
+    # Clamped short of 1, so that the angle's gradient stays finite where the line is used.
+    angle = torch.arccos((unit_a * unit_b).sum(1, keepdim=True).clamp(-1 + 1e-9, 1 - 1e-9))
+    bent = (torch.sin((1 - t) * angle) * unit_a + torch.sin(t * angle) * unit_b) \
+        / torch.sin(angle) * ((1 - t) * length_a + t * length_b)
+    straight = (1 - t) * a + t * b
+    return torch.where(angle > 1e-4, bent, straight).float()
 
 
 class PerceptualLoss(nn.Module):
