@@ -13,7 +13,8 @@ Both start from the config's init with the discriminator past its head start (so
 hears it). It prints each one's seconds a step and an epoch (of the config's batches), and
 their ratio.
 
-    python benchmarks/sharp_stage.py experiments/configs/perceptual-lite1-texture-critic-fast.json
+    python benchmarks/sharp_stage.py \
+        experiments/configs/perceptual-lite1-texture-critic-strong-held.json --threads 2
     python benchmarks/sharp_stage.py CONFIG --steps 20 --rounds 2 --threads 2
 
 Run it on an idle machine: beside another busy process, both slow down.

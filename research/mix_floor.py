@@ -30,14 +30,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from three_judges import MIXES, arc_mixes  # noqa: E402
+from three_judges import MIXES, arc_codes  # noqa: E402
 
 from kitten_mixer.data import training_splits  # noqa: E402
 from kitten_mixer.evaluation.evaluate import random_pairs  # noqa: E402
 from kitten_mixer.evaluation.features import efficientnet_features  # noqa: E402
 from kitten_mixer.evaluation.metrics import kernel_inception_distance  # noqa: E402
 from kitten_mixer.mixer import KittenMixer  # noqa: E402
-from kitten_mixer.morph import latent_path  # noqa: E402
 
 
 def nearest(pool: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -58,14 +57,13 @@ def main() -> None:
     pool = torch.cat([splits["train"].images, splits["val"].images]).float() / 255
     features = efficientnet_features(network="lite0")
     real, pool_features = features(test), features(pool)
-    pairs = torch.tensor(random_pairs(MIXES, len(test), 0))  # the judges' pairs
-    a, b = pairs[:, 0], pairs[:, 1]
+    pairs = random_pairs(MIXES, len(test), 0)  # the judges' pairs
+    a, b = torch.tensor(pairs).T
     with torch.no_grad():
         means = mixer.posterior(test)[0]
         pool_means = torch.cat([mixer.posterior(chunk)[0] for chunk in pool.split(512)])
-        midpoints = torch.cat([latent_path(means[i], means[j], [0.5], "slerp")
-                               for i, j in pairs.tolist()])
-        model_mixes = arc_mixes(mixer, means, MIXES, 0)
+        midpoints = arc_codes(means, pairs)
+        model_mixes = mixer.decode_tensor(midpoints).float().clamp(0, 1)
     either = torch.where(torch.rand(MIXES, generator=torch.Generator().manual_seed(0)) < 0.5,
                          a, b)
     stand_ins = {

@@ -85,9 +85,13 @@ def fixed_texture(photos: torch.Tensor, images: torch.Tensor) -> float:
                  / mean_detail(photos).square().mean().sqrt())
 
 
+def arc_codes(means: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """The 50/50 arc mix of each pair's codes: [len(pairs), D]."""
+    return torch.cat([latent_path(means[a], means[b], [0.5], "slerp") for a, b in pairs])
+
+
 def arc_mixes(mixer: KittenMixer, means: torch.Tensor, count: int, seed: int) -> torch.Tensor:
-    pairs = random_pairs(count, len(means), seed)
-    codes = torch.cat([latent_path(means[a], means[b], [0.5], "slerp") for a, b in pairs])
+    codes = arc_codes(means, random_pairs(count, len(means), seed))
     return mixer.decode_tensor(codes).float().clamp(0, 1)
 
 
