@@ -1,5 +1,5 @@
-"""The finder's two small networks: one proposes face squares all over a photo, one checks each
-proposal and refines its square."""
+"""The finder's small networks: one proposes face squares all over a photo, one checks each
+proposal and refines its square, and one looks at each face found at the model's own size."""
 
 from __future__ import annotations
 
@@ -13,10 +13,14 @@ PROPOSAL_STRIDE = 4
 # margin showed it ears, which the training faces have cut, and cost real faces their scores.
 REFINE_WINDOW = 48
 REFINE_CONTEXT = 1.1
+# The last check sees the face's crop square itself, at the size the model reads a face: large
+# enough for eyes, nose and whiskers, which fur, marbling and letters lack.
+VERIFY_WINDOW = 64
+VERIFY_CONTEXT = 1.0
 
 
-def _conv(c_in: int, c_out: int, kernel: int = 3) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel), nn.ReLU(inplace=True))
+def _conv(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, stride), nn.ReLU(inplace=True))
 
 
 class ProposalNet(nn.Module):
@@ -51,4 +55,23 @@ class RefineNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], [N, 3, 48, 48] -> [N, 6]."""
+        return self.head(self.features(x - 0.5))
+
+
+class VerifyNet(nn.Module):
+    """For one face found, seen as its crop square at 64 pixels: a face logit (and the square's
+    correction, learned alongside as a help to the features but not used)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # 64 -> 31 -> 29 -> 14 -> 12 -> 6 -> 4 -> 2: a strided first layer keeps it as cheap to
+        # train as the 48-pixel check.
+        self.features = nn.Sequential(
+            _conv(3, 32, 4, 2), _conv(32, 48), nn.MaxPool2d(2), _conv(48, 64), nn.MaxPool2d(2),
+            _conv(64, 96), nn.MaxPool2d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(96 * 2 * 2, 128),
+                                  nn.ReLU(inplace=True), nn.Linear(128, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1], [N, 3, 64, 64] -> [N, 4]."""
         return self.head(self.features(x - 0.5))

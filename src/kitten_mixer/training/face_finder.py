@@ -1,6 +1,7 @@
 """Training the face finder from the data we have: training faces pasted into windows and into
 whole synthetic photos, the labelled photos' faces and their windows without a face, pictures
-made in code that hold no cat, and the finder's own false finds on all of these."""
+made in code that hold no cat, and the finder's own false finds on all of these. The networks
+are trained in turn: the proposals, the check, then the last check on what the first two find."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,11 @@ from kitten_mixer.faces.networks import (
     PROPOSAL_WINDOW,
     REFINE_CONTEXT,
     REFINE_WINDOW,
+    VERIFY_CONTEXT,
+    VERIFY_WINDOW,
     ProposalNet,
     RefineNet,
+    VerifyNet,
 )
 from kitten_mixer.training.composites import make_scene
 from kitten_mixer.training.face_data import (
@@ -50,8 +55,14 @@ log = logging.getLogger(__name__)
 # after mining the proposals' false finds, then twice after mining the whole finder's.
 PROPOSAL_STEPS = (3000, 1500)
 REFINE_STEPS = (3000, 1000, 1000)
+# The last check: after mining the first two networks' false proposals and finds, then after
+# mining the whole finder's (the last check included).
+VERIFY_STEPS = (2000, 1000)
+# The last check sees faces at 64 pixels, but a small face in a photo has fewer: this share of
+# its windows (faces or not) are drawn from fewer pixels, so that blur is no sign of either.
+COARSE = 0.5
 BATCH = 160
-# Synthetic photos, and pictures made in code, made once for both networks.
+# Synthetic photos, and pictures made in code, made once for every network.
 SCENES = 1200
 TEXTURES = 1500
 # Windows cut around each labelled face and each synthetic photo's face.
@@ -70,6 +81,7 @@ CALIBRATION = 300
 # Thresholds while mining: low, so that the near misses are learned too.
 MINE_PROPOSAL = 0.3
 MINE_FACE = 0.2
+MINE_VERIFY = 0.2
 
 
 def _counts(total: int, shares: list[float], gen: torch.Generator) -> list[int]:
@@ -90,7 +102,7 @@ def _pick(bank: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
 
 def _batch(faces: torch.Tensor, backgrounds: torch.Tensor, real: list[FaceWindows],
            empty: dict[str, list[torch.Tensor]], size: int, context: float,
-           gen: torch.Generator):
+           gen: torch.Generator, coarse: float = 0.0):
     """Half windows with faces (pasted, or from the labelled and synthetic photos), half
     without (from the empty banks by their shares)."""
     half = BATCH // 2
@@ -110,7 +122,7 @@ def _batch(faces: torch.Tensor, backgrounds: torch.Tensor, real: list[FaceWindow
     counts = _counts(half, [share for _, share in banks], gen)
     nothing = _mirrored(to_float(torch.cat([_pick(bank, n, gen)
                                           for (bank, _), n in zip(banks, counts)])), gen)
-    images = jitter(torch.cat([images, nothing]), gen)
+    images = jitter(torch.cat([images, nothing]), gen, coarse)
     label = torch.cat([(iou >= FACE_IOU).float(), torch.zeros(len(nothing))])
     known = torch.cat([(iou >= FACE_IOU) | (iou < NO_FACE_IOU),
                        torch.ones(len(nothing), dtype=torch.bool)])
@@ -139,8 +151,9 @@ def _loss(out: torch.Tensor, label, known, boxed, targets) -> torch.Tensor:
 
 def fit(net: torch.nn.Module, steps: int, faces: torch.Tensor, backgrounds: torch.Tensor,
         real: list[FaceWindows], empty: dict[str, list[torch.Tensor]], size: int,
-        context: float, gen: torch.Generator, lr: float = 2e-3) -> None:
-    """`steps` Adam steps on fresh batches, the learning rate falling along a cosine."""
+        context: float, gen: torch.Generator, lr: float = 2e-3, coarse: float = 0.0) -> None:
+    """`steps` Adam steps on fresh batches, the learning rate falling along a cosine; a
+    `coarse` share of each batch's windows drawn from fewer pixels."""
     net.to(memory_format=torch.channels_last)  # twice as fast forward, the same numbers
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     net.train()
@@ -148,7 +161,7 @@ def fit(net: torch.nn.Module, steps: int, faces: torch.Tensor, backgrounds: torc
     for step in range(steps):
         for group in optimizer.param_groups:
             group["lr"] = lr * (0.02 + 0.98 * (1 + math.cos(math.pi * step / steps)) / 2)
-        images, *rest = _batch(faces, backgrounds, real, empty, size, context, gen)
+        images, *rest = _batch(faces, backgrounds, real, empty, size, context, gen, coarse)
         out = net(images.contiguous(memory_format=torch.channels_last))
         loss = _loss(out.reshape(len(images), -1), *rest)
         optimizer.zero_grad()
@@ -172,7 +185,7 @@ def _mine_all(finder: FaceFinder, sources: Photos, size: int, context: float,
               whole: bool) -> torch.Tensor:
     # The checks see the best MAX_PROPOSALS proposals of a photo; the proposals learn from more.
     found = mine(finder, sources, size, context, whole,
-                 MAX_PROPOSALS if size == REFINE_WINDOW else 200)
+                 200 if size == PROPOSAL_WINDOW else MAX_PROPOSALS)
     log.info("%d false %s mined at %d pixels", len(found), "finds" if whole else "proposals",
              size)
     return found
@@ -206,19 +219,21 @@ def _windows(photos: Photos, scenes: Photos, textures: Photos, size: int, contex
     return backgrounds, empty, real
 
 
-def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
-                 boxes_json: str | os.PathLike, out: str | os.PathLike, seed: int = 0) -> Path:
-    """Train both networks of the face finder and save them to `out` (a .safetensors file).
+@dataclass
+class Sources:
+    """What every network learns from: training faces (uint8), the labelled photos, synthetic
+    photos, pictures made in code, and the photos false finds are mined on."""
 
-    Faces come from the training and validation faces of `cats_zip` (tight 64x64 crops; its
-    test split is left for measuring); real faces, photos without faces and the finder's false
-    finds from the photos of `photos_zip` named in `boxes_json` (and no other photo: keep the
-    test photos out of it); the rest is made in code. 45 minutes on one thread of a shared
-    2-core CPU (docs/faces.md); the shipped weights are seed 0's.
-    """
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    faces: torch.Tensor
+    photos: Photos
+    scenes: Photos
+    textures: Photos
+    minable: Photos
+
+
+def make_sources(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
+                 boxes_json: str | os.PathLike, rng: np.random.Generator) -> Sources:
+    """The sources of a training, drawn from `rng` (the same ones for the same seed)."""
     began = time.perf_counter()
     photos = load_photos(photos_zip, boxes_json)  # first: a bad box file fails at once
     split = load_faces(cats_zip).split()
@@ -231,7 +246,36 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
     log.info("%d faces, %d photos with their mirrors, %d synthetic photos, %d pictures (%.0f s)",
              len(faces), len(photos.images), len(scenes.images), len(textures.images),
              time.perf_counter() - began)
+    return Sources(faces, photos, scenes, textures, minable)
 
+
+def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
+                 boxes_json: str | os.PathLike, out: str | os.PathLike, seed: int = 0) -> Path:
+    """Train the face finder's networks and save them to `out` (a .safetensors file).
+
+    Faces come from the training and validation faces of `cats_zip` (tight 64x64 crops; its
+    test split is left for measuring); real faces, photos without faces and the finder's false
+    finds from the photos of `photos_zip` named in `boxes_json` (and no other photo: keep the
+    test photos out of it); the rest is made in code. About an hour on one thread of a shared
+    2-core CPU (docs/faces.md); the shipped weights are seed 0's.
+    """
+    began = time.perf_counter()
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    sources = make_sources(cats_zip, photos_zip, boxes_json, rng)
+    finder = train_verify(_as_saved(train_checks(sources, gen, rng)), sources, seed)
+    noise_check(finder, np.random.default_rng([seed, 2]))
+    finder.save(out)
+    log.info("saved %s (%.0f s in all)", out, time.perf_counter() - began)
+    return Path(out)
+
+
+def train_checks(sources: Sources, gen: torch.Generator, rng: np.random.Generator
+                 ) -> FaceFinder:
+    """The proposal network and the check, trained in turn, each also on its own false finds."""
+    faces, photos, scenes, textures, minable = (sources.faces, sources.photos, sources.scenes,
+                                                sources.textures, sources.minable)
     # The proposals see faces about 24 pixels wide: shrink them first, as the pyramid does.
     small = F.interpolate(to_float(faces), size=32, mode="bilinear", antialias=True)
     proposal, refine = ProposalNet(), RefineNet()
@@ -256,9 +300,45 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
             empty["mined pictures"].append(_mine_all(finder, textures, size, context, True))
         fit(refine, steps, to_float(faces), backgrounds, real, empty, size, context, gen,
             lr=5e-4 if stage else 2e-3)
+    return FaceFinder(proposal, refine)
 
-    finder = FaceFinder(proposal, refine)
-    noise_check(finder, rng)
-    finder.save(out)
-    log.info("saved %s (%.0f s in all)", out, time.perf_counter() - began)
-    return Path(out)
+
+def _as_saved(finder: FaceFinder) -> FaceFinder:
+    """The finder with its weights rounded as `FaceFinder.save` stores them (16-bit floats):
+    the last check then learns from what the saved finder finds, and training it again on the
+    saved networks (`train_verify`) gives the same weights."""
+    with torch.no_grad():
+        for net in finder.networks().values():
+            for value in net.state_dict().values():
+                value.copy_(value.half().float())
+    return finder
+
+
+def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0) -> FaceFinder:
+    """The last check, trained on faces at the model's size against what the finder's first
+    two networks propose and find where there is no face; then on the whole finder's false
+    finds. Its own random numbers, so that it can be trained again on a finished finder."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    rng = np.random.default_rng([seed, 1])
+    faces, photos, scenes, textures, minable = (sources.faces, sources.photos, sources.scenes,
+                                                sources.textures, sources.minable)
+    miner = FaceFinder(finder.proposal, finder.refine, MINE_PROPOSAL, MINE_FACE)
+    size, context = VERIFY_WINDOW, VERIFY_CONTEXT
+    backgrounds, empty, real = _windows(photos, scenes, textures, size, context, (200, 30, 30),
+                                        rng)
+    empty["mined"] = [_mine_all(miner, minable, size, context, whole=False),
+                      _mine_all(miner, minable, size, context, whole=True)]
+    empty["mined pictures"] = [_mine_all(miner, textures, size, context, whole=False),
+                               _mine_all(miner, textures, size, context, whole=True)]
+    with torch.random.fork_rng():  # its first weights, whatever ran before
+        torch.manual_seed(seed + 1)
+        verify = VerifyNet()
+    fit(verify, VERIFY_STEPS[0], to_float(faces), backgrounds, real, empty, size, context, gen,
+        coarse=COARSE)
+    miner.verify, miner.verify_threshold = verify, MINE_VERIFY
+    empty["mined"].append(_mine_all(miner, minable, size, context, whole=True))
+    empty["mined pictures"].append(_mine_all(miner, textures, size, context, whole=True))
+    fit(verify, VERIFY_STEPS[1], to_float(faces), backgrounds, real, empty, size, context, gen,
+        lr=5e-4, coarse=COARSE)
+    return FaceFinder(finder.proposal, finder.refine, finder.proposal_threshold,
+                      finder.face_threshold, verify)

@@ -96,9 +96,13 @@ def paste_faces(faces: torch.Tensor, backgrounds: torch.Tensor, n: int, size: in
     return images, targets, iou
 
 
-def jitter(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Colour, light, blur and noise as they vary between photos, each image its own."""
+def jitter(images: torch.Tensor, gen: torch.Generator, coarse: float = 0.0) -> torch.Tensor:
+    """Colour, light, blur and noise as they vary between photos, each image its own; and a
+    `coarse` share of them drawn from fewer pixels (a third to all of their side), as a small
+    face is when cut from a photo and enlarged."""
     n = len(images)
+    if coarse:
+        images = _coarse(images, coarse, gen)
     gain = (torch.randn(n, 1, 1, 1, generator=gen) * 0.25).exp()
     dim = torch.rand(n, 1, 1, 1, generator=gen) < 0.15  # dim rooms, black cats in shadow
     gain = torch.where(dim, gain * _uniform(n, 0.3, 0.6, gen).view(n, 1, 1, 1), gain)
@@ -114,6 +118,18 @@ def jitter(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         n, 1, 1, 1)
     images = images + noisy * torch.randn(images.shape, generator=gen)
     return images.clamp(0, 1)
+
+
+def _coarse(images: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    images = images.clone()
+    size = images.shape[-1]
+    picked = torch.nonzero(torch.rand(len(images), generator=gen) < share)[:, 0]
+    sides = torch.randint(size // 3, size + 1, (len(picked),), generator=gen)
+    for side in sides.unique().tolist():
+        rows = picked[sides == side]
+        small = F.interpolate(images[rows], size=side, mode="bilinear", antialias=True)
+        images[rows] = F.interpolate(small, size=size, mode="bilinear")
+    return images
 
 
 def random_squares(width: int, height: int, labelled: np.ndarray, count: int, min_side: float,
