@@ -167,10 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(handler=_explore)
 
     f = commands.add_parser("train-faces", help="train the cat-face finder",
-                            description="Train the face finder's two networks from tight face "
-                            "crops and whole-scene photos with hand-drawn face boxes (45 "
-                            "minutes on one thread of a shared 2-core CPU), and save them as "
-                            "one .safetensors file.")
+                            description="Train the face finder's three networks from tight face "
+                            "crops and whole-scene photos with hand-drawn face boxes (about an "
+                            "hour on one thread of a shared 2-core CPU), and save them as one "
+                            ".safetensors file.")
     f.add_argument("--faces", required=True, help="a zip or folder of tight cat-face crops")
     f.add_argument("--photos", required=True, help="a zip of whole-scene cat photos")
     f.add_argument("--boxes", required=True, type=inputs.input_file,
