@@ -75,6 +75,7 @@ class FaceFinder:
         self.verify_threshold = verify_threshold
 
     def networks(self) -> dict[str, torch.nn.Module]:
+        """The finder's networks by the names their weights are saved under."""
         nets = {"proposal": self.proposal, "refine": self.refine}
         if self.verify is not None:
             nets["verify"] = self.verify
@@ -185,16 +186,17 @@ class FaceFinder:
 
     def find(self, image: Image.Image) -> list[tuple[float, float, float, float, float]]:
         """The faces in an image as (centre x, centre y, side, score, tilt), best first. A face
-        is kept when the geometric mean of its two checks reaches the face threshold; its score
-        is that mean moved so that the threshold reads 0.5."""
+        is kept when the geometric mean of its two checks reaches the face threshold and the last
+        check agrees; its score is that mean moved so that the threshold reads 0.5."""
         faces = self.candidates(image, self.face_threshold)
         shown = _shifted(np.array([f[3] for f in faces]), self.face_threshold)
         return [(*face[:3], p, face[4]) for face, p in zip(faces, shown)]
 
     def candidates(self, image: Image.Image,
                    threshold: float) -> list[tuple[float, float, float, float, float]]:
-        """The faces whose two checks' geometric mean (their score here) reaches `threshold`,
-        as (centre x, centre y, side, score, tilt), best first, duplicates dropped."""
+        """The faces whose two checks' geometric mean (their score here) reaches `threshold`
+        and whose last check reaches its own threshold, as (centre x, centre y, side, score,
+        tilt), best first, duplicates dropped."""
         squares, first = self.check(image, self.propose(image)[0])[:2]
         # Checked again on its refined square, a face is better framed and scored: the score is
         # the geometric mean of both checks (over the first alone, on the development photos
