@@ -289,7 +289,7 @@ def train_checks(sources: Sources, gen: torch.Generator, rng: np.random.Generato
     fit(proposal, PROPOSAL_STEPS[1], small, backgrounds, real, empty, size, context, gen,
         lr=5e-4)
 
-    size, context = REFINE_WINDOW, REFINE_CONTEXT
+    size, context, pixels = REFINE_WINDOW, REFINE_CONTEXT, to_float(faces)
     backgrounds, empty, real = _windows(photos, scenes, textures, size, context, (200, 30, 30),
                                         rng)
     empty["mined"] = [_mine_all(finder, minable, size, context, whole=False)]
@@ -298,7 +298,7 @@ def train_checks(sources: Sources, gen: torch.Generator, rng: np.random.Generato
         if stage:  # the whole finder's false finds so far
             empty["mined"].append(_mine_all(finder, minable, size, context, whole=True))
             empty["mined pictures"].append(_mine_all(finder, textures, size, context, True))
-        fit(refine, steps, to_float(faces), backgrounds, real, empty, size, context, gen,
+        fit(refine, steps, pixels, backgrounds, real, empty, size, context, gen,
             lr=5e-4 if stage else 2e-3)
     return FaceFinder(proposal, refine)
 
@@ -333,12 +333,13 @@ def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0) -> FaceFin
     with torch.random.fork_rng():  # its first weights, whatever ran before
         torch.manual_seed(seed + 1)
         verify = VerifyNet()
-    fit(verify, VERIFY_STEPS[0], to_float(faces), backgrounds, real, empty, size, context, gen,
+    pixels = to_float(faces)
+    fit(verify, VERIFY_STEPS[0], pixels, backgrounds, real, empty, size, context, gen,
         coarse=COARSE)
     miner.verify, miner.verify_threshold = verify, MINE_VERIFY
     empty["mined"].append(_mine_all(miner, minable, size, context, whole=True))
     empty["mined pictures"].append(_mine_all(miner, textures, size, context, whole=True))
-    fit(verify, VERIFY_STEPS[1], to_float(faces), backgrounds, real, empty, size, context, gen,
+    fit(verify, VERIFY_STEPS[1], pixels, backgrounds, real, empty, size, context, gen,
         lr=5e-4, coarse=COARSE)
     return FaceFinder(finder.proposal, finder.refine, finder.proposal_threshold,
                       finder.face_threshold, verify)

@@ -121,6 +121,8 @@ def jitter(images: torch.Tensor, gen: torch.Generator, coarse: float = 0.0) -> t
 
 
 def _coarse(images: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """A copy where a `share` of the images were shrunk to a third to all of their side and
+    enlarged again."""
     images = images.clone()
     size = images.shape[-1]
     picked = torch.nonzero(torch.rand(len(images), generator=gen) < share)[:, 0]
