@@ -31,24 +31,44 @@ def shipped_record(records: list[dict[str, Any]], shipped: dict[str, Any]) -> di
     sys.exit("no record matches the shipped model: run `kitten-mixer evaluate` on its run")
 
 
+# Runs trained from the package's default folder name the model shipped at the time; its
+# record is kept under experiments/records/shipped/ by its run's name once another ships.
+DEFAULT_FOLDER_WAS = {"src/kitten_mixer/weights/default": "resize-gan-r1-refine16"}
+
+
+def init_record(init: str, records: list[dict[str, Any]],
+                shipped_records: Path) -> dict[str, Any]:
+    """The record of the run a model was fine-tuned from: `init` is a run folder (runs/NAME,
+    whose record is NAME), a shipped-form folder (runs/resize-base, found through its record in
+    experiments/records/shipped/resize-base.json) or the default folder of its day."""
+    name = DEFAULT_FOLDER_WAS.get(init, Path(init).name)
+    shipped_file = shipped_records / f"{name}.json"
+    if shipped_file.is_file():
+        return shipped_record(records, json.loads(shipped_file.read_text()))
+    found = next((r for r in records if r["name"] == name), None)
+    if found is None:
+        sys.exit(f"a run was fine-tuned from {init}: no record {name} in the records "
+                 f"or in {shipped_file}")
+    return found
+
+
 def training_minutes(ours: dict[str, Any], records: list[dict[str, Any]],
                      shipped_records: Path) -> tuple[float, str]:
-    """The shipped model's training minutes as recorded, and how they add up. A model
-    fine-tuned from another (`init`, a shipped-form folder such as runs/resize-base) adds the
-    time of the run that folder was shipped from, found through its record in `shipped_records`
-    (experiments/records/shipped/<folder name>.json)."""
-    stage = ours["training"]["seconds"] / 60
-    init = ours["experiment"].get("init")
-    if not init:
-        return stage, f"{ours['training']['epochs_trained']} epochs"
-    base_file = shipped_records / f"{Path(init).name}.json"
-    if not base_file.is_file():
-        sys.exit(f"{ours['name']} was fine-tuned from {init}: its record {base_file} is missing")
-    base = shipped_record(records, json.loads(base_file.read_text()))
-    minutes = base["training"]["seconds"] / 60
-    return minutes + stage, (f"{minutes:.0f} for the base model {base['name']}, "
-                             f"{base['training']['epochs_trained']} epochs, and {stage:.0f} for "
-                             f"{ours['training']['epochs_trained']} epochs of fine-tuning")
+    """The shipped model's training minutes as recorded on the CPU, and how they add up: its
+    own, and those of every run it was fine-tuned from (`init`), in training order. A stage
+    trained on a GPU is named with its minutes there, which the CPU total leaves out."""
+    chain = [ours]
+    while init := chain[-1]["experiment"].get("init"):
+        chain.append(init_record(init, records, shipped_records))
+    total, parts = 0.0, []
+    for record in reversed(chain):
+        train = record["training"]
+        minutes = train["seconds"] / 60
+        where = "" if train.get("device", "cpu") == "cpu" else f" on an {train['hardware']}"
+        parts.append(f"{minutes:.0f} for {record['name']}, {train['epochs_trained']} "
+                     f"epochs{where}")
+        total += minutes if not where else 0.0
+    return total, "; ".join(parts)
 
 
 def main() -> None:
@@ -70,8 +90,8 @@ def main() -> None:
     print("README, the shipped model:")
     print(f"  {t['psnr']:.2f} dB PSNR against {b['psnr']:.2f} for {base['name']}, SSIM "
           f"{t['ssim']:.3f} against {b['ssim']:.3f}, and mixes {kid_gain:.0%} closer to real "
-          f"cats by KID; trained in {minutes:.0f} minutes as recorded "
-          f"({parts}, {ours['training']['hardware']})")
+          f"cats by KID; trained in {minutes:.0f} minutes as recorded on the CPU "
+          f"({ours['training']['hardware']}: {parts})")
     print("README, the arc and the line:")
     print(f"  halfway mixes keep {t['mix_sharpness'] / t['sharpness']:.0%} of its "
           f"reconstructions' sharpness on the line, "

@@ -6,7 +6,7 @@ the sharp-cats goals were set, measured with every column
 (experiments/records/gan-*.json), and a base model with a resize-convolution decoder
 (experiments/records/shipped/resize-base.json, as `kitten-mixer ship` made it) and its
 adversarial stages (experiments/records/resize-gan*.json), and short stages started from the
-shipped model (experiments/records/shipped-*.json). Each run's sharpness and KID
+model shipped then (experiments/records/shipped-*.json). Each run's sharpness and KID
 are also given as a ratio to w48's, the form the sharp-cats goals take (KID at most a third,
 sharpness at least 0.5 of the photos'); with --runs, the minutes come from the runs' epoch
 times, and each resize stage's whole recipe (base and stage) is added up. A run trained on one
@@ -43,7 +43,10 @@ RECIPE = "gan-decoder"  # the run the others each change one setting of
 RESIZE_BASE = "resize-base"
 RESIZE_BASE_RUN = "resize-200ep"
 RESIZE_RECIPE = "resize-gan"  # the recipe's stage on that base
-SHIPPED = "default"  # the shipped model's record (experiments/records/shipped/default.json)
+# The model the short stages started from, shipped until the perceptual stage replaced it
+# (experiments/records/shipped/resize-gan-r1-refine16.json: its default.json of that time).
+STAGES_FROM = "resize-gan-r1-refine16"
+SHIPPED = "default"  # the model shipped now (experiments/records/shipped/default.json)
 
 COLUMNS = [("PSNR", "psnr", "{:.2f}"), ("SSIM", "ssim", "{:.3f}"),
            ("sharpness", "sharpness", "{:.3f}"),
@@ -145,12 +148,16 @@ def main() -> None:
                       f"{spent[RESIZE_BASE] + stage:.1f} minutes", end="")
         print()
     shipped = [r for r in records if r["name"].startswith("shipped-")]
-    shipped_record = args.records / "shipped" / f"{SHIPPED}.json"
+    shipped_record = args.records / "shipped" / f"{STAGES_FROM}.json"
     if shipped and shipped_record.is_file():
         shipped.append(json.loads(shipped_record.read_text()))
-        print(f"\nShort stages started from the shipped model ({SHIPPED}, whose own stage is "
-              f"the recipe they change), minutes on this session's machine:\n")
-        table(shipped, base, SHIPPED, args.runs)
+        print(f"\nShort stages started from the model then shipped ({STAGES_FROM}, whose own "
+              f"stage is the recipe they change), minutes on this session's machine:\n")
+        table(shipped, base, STAGES_FROM, args.runs)
+    now = args.records / "shipped" / f"{SHIPPED}.json"
+    if now.is_file():
+        print(f"\nThe model shipped now ({SHIPPED}), as the sharp-cats goals measure it:\n")
+        table([json.loads(now.read_text())], base, SHIPPED, args.runs)
 
 
 if __name__ == "__main__":

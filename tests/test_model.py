@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -164,12 +165,21 @@ def test_a_saved_model_with_a_removed_option_loads_at_its_old_default_and_not_ot
     assert REVIVE_FROM == "9f1c572"
 
 
-def test_the_shipped_model_still_loads():
-    """Its config.json was written when the VAE still had `refine_scale` (at 1)."""
+def test_the_shipped_model_loads_and_so_does_one_saved_with_a_removed_option_at_its_default(
+        tmp_path):
+    """The default before the shipped one wrote `refine_scale` (at 1) into its config.json."""
     folder = Path(kitten_mixer.__file__).parent / "weights" / "default"
-    assert json.loads((folder / "config.json").read_text())["architecture"]["refine_scale"] == 1
     model, _ = load_model(folder, "cpu")
     assert model.config.refine == 16 and model.config.upsample == "resize"
+    old = tmp_path / "old"
+    shutil.copytree(folder, old)
+    config = json.loads((old / "config.json").read_text())
+    config["architecture"]["refine_scale"] = 1
+    (old / "config.json").write_text(json.dumps(config))
+    again, _ = load_model(old, "cpu")
+    assert again.config == model.config
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(),
+                                                 model.state_dict().values()))
 
 
 def test_init_weights_is_kaiming_with_zero_bias():
