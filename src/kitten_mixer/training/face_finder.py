@@ -9,8 +9,8 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -219,8 +219,7 @@ def _windows(photos: Photos, scenes: Photos, textures: Photos, size: int, contex
     return backgrounds, empty, real
 
 
-@dataclass
-class Sources:
+class Sources(NamedTuple):
     """What every network learns from: training faces (uint8), the labelled photos, synthetic
     photos, pictures made in code, and the photos false finds are mined on."""
 
@@ -274,8 +273,7 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
 def train_checks(sources: Sources, gen: torch.Generator, rng: np.random.Generator
                  ) -> FaceFinder:
     """The proposal network and the check, trained in turn, each also on its own false finds."""
-    faces, photos, scenes, textures, minable = (sources.faces, sources.photos, sources.scenes,
-                                                sources.textures, sources.minable)
+    faces, photos, scenes, textures, minable = sources
     # The proposals see faces about 24 pixels wide: shrink them first, as the pyramid does.
     small = F.interpolate(to_float(faces), size=32, mode="bilinear", antialias=True)
     proposal, refine = ProposalNet(), RefineNet()
@@ -320,8 +318,7 @@ def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0) -> FaceFin
     finds. Its own random numbers, so that it can be trained again on a finished finder."""
     gen = torch.Generator().manual_seed(seed + 1)
     rng = np.random.default_rng([seed, 1])
-    faces, photos, scenes, textures, minable = (sources.faces, sources.photos, sources.scenes,
-                                                sources.textures, sources.minable)
+    faces, photos, scenes, textures, minable = sources
     miner = FaceFinder(finder.proposal, finder.refine, MINE_PROPOSAL, MINE_FACE)
     size, context = VERIFY_WINDOW, VERIFY_CONTEXT
     backgrounds, empty, real = _windows(photos, scenes, textures, size, context, (200, 30, 30),
