@@ -47,6 +47,9 @@ class ExperimentConfig:
     # Train the decoder alone, the encoder frozen, so that a shipped model's gallery codes,
     # map and sampler stay valid (adversarial.decoder_only does the same for that stage).
     decoder_only: bool = False
+    # Train the refine block alone (model.refine), the rest of the VAE frozen: a refiner that
+    # redraws detail on the trained decoder's faces, which cost only its own backward pass.
+    refine_only: bool = False
     # The perceptual term (training/perceptual.py): None trains on the likelihood alone.
     perceptual: PerceptualConfig | None = None
     # The adversarial stage (training/adversarial.py): None trains without a discriminator.
@@ -67,6 +70,9 @@ class ExperimentConfig:
         if self.adversarial is not None and self.adversarial.decoder_only and not self.init:
             raise ValueError("adversarial.decoder_only fine-tunes a trained decoder: give init "
                              "(a saved model), or set decoder_only to false")
+        if self.refine_only and not (self.init and self.model.refine):
+            raise ValueError("refine_only trains a refine block on a trained VAE: give init "
+                             "(a saved model) and model.refine (the block's width)")
         if self.decoder_only and not self.init:
             raise ValueError("decoder_only fine-tunes a trained decoder: give init (a saved "
                              "model), or set decoder_only to false")
