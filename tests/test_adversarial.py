@@ -128,13 +128,22 @@ def test_a_config_with_the_removed_options_off_loads_as_one_without_them(tmp_pat
     settings = {"model": TINY, "init": "runs/base", "adversarial": {"channels": 8, "r1": 0.01}}
     (tmp_path / "new.json").write_text(json.dumps(settings))
     settings["adversarial"] |= REMOVED_OFF
-    settings["model"] = TINY | {"refine_scale": 1, "noise": 0}
+    settings["model"] = TINY | {"refine_scale": 1, "noise": 0, "refine_blocks": 0}
+    settings["refine_only"] = False  # removed later, with the model's refine_blocks
     (tmp_path / "old.json").write_text(json.dumps(settings))
     old = ExperimentConfig.read(tmp_path / "old.json")
     assert old == ExperimentConfig.read(tmp_path / "new.json")
     assert "detail" not in old.to_dict()["adversarial"]
     assert ExperimentConfig(adversarial=REMOVED_OFF, init="runs/base").adversarial \
         == AdversarialConfig()
+
+
+def test_a_config_that_trains_a_refiner_alone_names_the_commit_it_lives_on_in(tmp_path):
+    config = tmp_path / "refiner.json"
+    config.write_text(json.dumps({"model": TINY, "init": "runs/base", "refine_only": True}))
+    with pytest.raises(TrainingError, match="experiment option 'refine_only' = True was "
+                                            "removed; it lives on in commit 1a3d062"):
+        ExperimentConfig.read(config)
 
 
 @pytest.mark.parametrize("name", sorted(REMOVED_ON))

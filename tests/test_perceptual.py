@@ -208,30 +208,6 @@ def test_a_perceptual_decoder_fine_tune_keeps_the_encoder_and_resumes_to_the_bit
     assert ExperimentConfig.from_dict(stored).perceptual.network == "lite1"
 
 
-def test_a_refiner_stage_trains_its_refine_block_alone(tmp_path, photo_folder, base):
-    model = {**TINY, "image_h": 32, "image_w": 32, "refine": 4, "refine_blocks": 1}
-    config = ExperimentConfig(model=VAEConfig(**model), batch_size=8, epochs=1, lr=1e-3,
-                              precision="fp32", init=str(base), refine_only=True,
-                              perceptual=PerceptualConfig("lite1", weight=0.0, texture=1.0,
-                                                          smallest=48, largest=64, shift=3))
-    run_experiment(config, photo_folder, tmp_path / "refiner", device="cpu", progress=False)
-    start, _ = load_model(base, "cpu")
-    tuned, _ = load_model(tmp_path / "refiner", "cpu")
-    block = f"decoder.{len(tuned.decoder) - 1}."
-    assert all(torch.equal(weights, tuned.state_dict()[name])  # the VAE it refines is kept
-               for name, weights in start.state_dict().items())
-    refined = {name: w for name, w in tuned.state_dict().items() if name.startswith(block)}
-    assert refined.keys() == tuned.state_dict().keys() - start.state_dict().keys()
-    assert refined[block + "body.5.weight"].abs().sum() > 0  # its last layer left zero
-
-
-def test_a_refiner_stage_needs_a_model_and_a_block_to_train():
-    with pytest.raises(ValueError, match="refine_only trains a refine block"):
-        ExperimentConfig(refine_only=True, model=VAEConfig(refine=4))
-    with pytest.raises(ValueError, match="refine_only trains a refine block"):
-        ExperimentConfig(refine_only=True, init="runs/base")
-
-
 def test_a_frozen_encoder_needs_a_model_to_start_from():
     with pytest.raises(ValueError, match="decoder_only fine-tunes"):
         ExperimentConfig(decoder_only=True)

@@ -29,7 +29,9 @@ LOG_VAR_RANGE = (-30.0, 20.0)
 # The last commit with every option since removed (docs/removed-options.md): old configs and
 # saved models hold those options at the value that meant "off", which is dropped on reading.
 REVIVE_FROM = "9f1c572"
-REMOVED_OPTIONS = {"refine_scale": 1, "noise": 0}  # the VAE's, each at that value
+# Options tried and removed after that pruning, each with the last commit that has it.
+REVIVE_LATER = {"refine_blocks": "1a3d062", "refine_only": "1a3d062"}
+REMOVED_OPTIONS = {"refine_scale": 1, "noise": 0, "refine_blocks": 0}  # the VAE's, at that value
 
 
 def drop_removed(settings: dict, removed: dict, kind: str) -> dict:
@@ -38,7 +40,7 @@ def drop_removed(settings: dict, removed: dict, kind: str) -> dict:
     for name, off in removed.items():
         if name in settings and settings[name] != off:
             raise ValueError(f"{kind} option {name!r} = {settings[name]!r} was removed; it "
-                             f"lives on in commit {REVIVE_FROM}")
+                             f"lives on in commit {REVIVE_LATER.get(name, REVIVE_FROM)}")
     return {k: v for k, v in settings.items() if k not in removed}
 
 
@@ -86,7 +88,6 @@ class VAEConfig:
     #     upsampled features, so no nonlinearity works at full size: edges and fur have to be
     #     drawn at half size. The block starts as the identity, so a trained decoder grown by it
     #     draws the same faces until it learns (see `grow`).
-    refine_blocks: int = 0  # residual blocks inside the refine block (a refiner at full size)
 
     def __post_init__(self) -> None:
         self.hidden_channels = list(self.hidden_channels)
@@ -99,10 +100,8 @@ class VAEConfig:
             raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
         if self.upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {UPSAMPLES}, not {self.upsample!r}")
-        if min(self.res_blocks, self.refine, self.refine_blocks) < 0 or self.latent_dims < 1 \
-                or (self.refine_blocks and not self.refine):
-            raise ValueError("latent_dims must be positive, res_blocks, refine and "
-                             "refine_blocks not negative, refine set for refine_blocks")
+        if self.latent_dims < 1 or self.res_blocks < 0 or self.refine < 0:
+            raise ValueError("latent_dims must be positive, res_blocks and refine not negative")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,8 +109,7 @@ class VAEConfig:
     def grows_from(self, trained: VAEConfig) -> bool:
         """Whether this architecture can start from weights trained in `trained`: the same
         one, or the same less the refine block (`VAE.grow`)."""
-        return self == trained or (not trained.refine
-                                   and replace(self, refine=0, refine_blocks=0) == trained)
+        return self == trained or (not trained.refine and replace(self, refine=0) == trained)
 
     @classmethod
     def from_dict(cls, data: dict) -> VAEConfig:
@@ -153,16 +151,16 @@ class ResBlock(nn.Module):
 
 
 class Refine(nn.Module):
-    """x + conv(act(conv(act(conv(x))))) on the logits at full size, `width` channels inside (a 7x7
-    view; `blocks` add 4 pixels each): edges and texture the upsampling could only interpolate."""
+    """x + conv(act(conv(act(conv(x))))) on the image's logits at full size, `width` channels
+    inside: three nonlinear 3x3 layers (a 7x7 view) that can sharpen edges and draw texture
+    where the upsampling stages before it could only interpolate."""
 
-    def __init__(self, channels: int, width: int, activation: str, blocks: int = 0):
+    def __init__(self, channels: int, width: int, activation: str):
         super().__init__()
         act = ACTIVATIONS[activation]
         self.body = nn.Sequential(
             nn.Conv2d(channels, width, 3, padding=1), act(),
-            nn.Conv2d(width, width, 3, padding=1),
-            *[ResBlock(width, "none", activation) for _ in range(blocks)], act(),
+            nn.Conv2d(width, width, 3, padding=1), act(),
             nn.Conv2d(width, channels, 3, padding=1),
         )
 
@@ -182,12 +180,12 @@ class VAE(nn.Module):
                  hidden_channels: list[int] | None = None, kernel_size: int = 4, stride: int = 2,
                  padding: int = 1, activation: str | nn.Module = "leaky_relu", *,
                  norm: str = "none", res_blocks: int = 0, head: str = "transpose",
-                 upsample: str = "transpose", refine: int = 0, refine_blocks: int = 0):
+                 upsample: str = "transpose", refine: int = 0):
         super().__init__()
         self.config = VAEConfig(image_h, image_w, latent_dims,
                                 hidden_channels or [3, 32, 64, 128, 256], kernel_size, stride,
                                 padding, activation_name(activation), norm, res_blocks, head,
-                                upsample, refine, refine_blocks)
+                                upsample, refine)
         c = self.config
         act = ACTIVATIONS[c.activation]
         channels = c.hidden_channels
@@ -234,7 +232,7 @@ class VAE(nn.Module):
             elif c.head == "conv":
                 decoder += [act(), nn.Conv2d(c_out, channels[0], 3, padding=1)]
         if c.refine:
-            decoder.append(Refine(channels[0], c.refine, c.activation, c.refine_blocks))
+            decoder.append(Refine(channels[0], c.refine, c.activation))
         # The network ends in logits: the sigmoid is applied in `decode`, never after another
         # activation (the original's LeakyReLU before the sigmoid starved dark pixels).
         self.decoder = nn.Sequential(*decoder)
@@ -289,11 +287,12 @@ class VAE(nn.Module):
     @classmethod
     def from_config(cls, config: VAEConfig | dict) -> VAE:
         """A freshly initialised VAE with the given architecture."""
-        c = VAEConfig.from_dict(config) if isinstance(config, dict) else config
+        if isinstance(config, dict):
+            config = VAEConfig.from_dict(config)
+        c = config
         return cls(c.image_h, c.image_w, c.latent_dims, c.hidden_channels, c.kernel_size,
                    c.stride, c.padding, c.activation, norm=c.norm, res_blocks=c.res_blocks,
-                   head=c.head, upsample=c.upsample, refine=c.refine,
-                   refine_blocks=c.refine_blocks)
+                   head=c.head, upsample=c.upsample, refine=c.refine)
 
     def grow(self, trained: VAE) -> None:
         """Take a trained VAE's weights into this one, which may add a refine block to its

@@ -12,13 +12,14 @@ from typing import Any
 from kitten_mixer.data import TEST_FRACTION, VAL_FRACTION
 from kitten_mixer.errors import TrainingError
 from kitten_mixer.loss import LossConfig
-from kitten_mixer.model import VAEConfig
+from kitten_mixer.model import VAEConfig, drop_removed
 from kitten_mixer.training.adversarial import AdversarialConfig
 from kitten_mixer.training.perceptual import PerceptualConfig
 
 log = logging.getLogger(__name__)
 
 LR_SCHEDULES = ("constant", "cosine")
+REMOVED_OPTIONS = {"refine_only": False}  # the experiment's, at the value that meant "off"
 
 
 @dataclass
@@ -47,9 +48,6 @@ class ExperimentConfig:
     # Train the decoder alone, the encoder frozen, so that a shipped model's gallery codes,
     # map and sampler stay valid (adversarial.decoder_only does the same for that stage).
     decoder_only: bool = False
-    # Train the refine block alone (model.refine), the rest of the VAE frozen: a refiner that
-    # redraws detail on the trained decoder's faces, which cost only its own backward pass.
-    refine_only: bool = False
     # The perceptual term (training/perceptual.py): None trains on the likelihood alone.
     perceptual: PerceptualConfig | None = None
     # The adversarial stage (training/adversarial.py): None trains without a discriminator.
@@ -70,9 +68,6 @@ class ExperimentConfig:
         if self.adversarial is not None and self.adversarial.decoder_only and not self.init:
             raise ValueError("adversarial.decoder_only fine-tunes a trained decoder: give init "
                              "(a saved model), or set decoder_only to false")
-        if self.refine_only and not (self.init and self.model.refine):
-            raise ValueError("refine_only trains a refine block on a trained VAE: give init "
-                             "(a saved model) and model.refine (the block's width)")
         if self.decoder_only and not self.init:
             raise ValueError("decoder_only fine-tunes a trained decoder: give init (a saved "
                              "model), or set decoder_only to false")
@@ -87,6 +82,7 @@ class ExperimentConfig:
         Options since removed (docs/removed-options.md) are dropped at their old "off" value
         and refused at any other (ValueError)."""
         base = base or cls()
+        data = drop_removed(data, REMOVED_OPTIONS, "experiment")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -73,12 +73,8 @@ def run_experiment(config: ExperimentConfig, data: str | os.PathLike, out: str |
     if adversary is not None and len(splits["val"]) >= 2:
         adversary.watch = MixWatch(splits["val"].images[:12], Path(out) / "mixes")
     perceptual = PerceptualLoss(config.perceptual, model) if config.perceptual else None
-    if config.refine_only:
-        trained = _refine_block(model)
-    elif config.decoder_only or (config.adversarial and config.adversarial.decoder_only):
-        trained = _decoder(model)
-    else:
-        trained = list(model.parameters())
+    trained = _decoder(model) if config.decoder_only or (
+        config.adversarial and config.adversarial.decoder_only) else list(model.parameters())
     # The fused kernel updates all 7.5 M parameters of v6 in 4 ms on the CPU, the default
     # per-tensor loop in 25 ms: a fifth of a training step.
     optimizer = torch.optim.AdamW(trained, lr=config.lr,
@@ -109,14 +105,6 @@ def _decoder(model: VAE) -> list[torch.nn.Parameter]:
     for part in (model.encoder, model.mean, model.log_var):
         part.requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
-
-
-def _refine_block(model: VAE) -> list[torch.nn.Parameter]:
-    """Freeze all of the VAE but its refine block (refine_only); the parameters left to train."""
-    model.requires_grad_(False)
-    block = model.decoder[-1]
-    block.requires_grad_(True)
-    return list(block.parameters())
 
 
 def _start_from(model: VAE, init: str) -> None:
