@@ -48,6 +48,15 @@ def test_train_then_resume_then_mix(tmp_path, photo_folder, config_file, capsys)
     assert main(["train", "--data", str(photo_folder), "--out", str(out), "--epochs", "4",
                  "--lr", "0.1", "--resume"]) == 2
     assert "only --epochs can change" in capsys.readouterr().err
+    grown_file = tmp_path / "grown.json"  # the run's own config, to 4 epochs: it grows
+    grown_file.write_text(json.dumps(grown.to_dict() | {"epochs": 4}))
+    assert main(["train", "--data", str(photo_folder), "--out", str(out), "--config",
+                 str(grown_file), "--resume"]) == 0
+    assert "epoch 4/4" in capsys.readouterr().out and stored_config(out).epochs == 4
+    assert main(["train", "--data", str(photo_folder), "--out", str(out), "--config",
+                 str(config_file), "--epochs", "5", "--resume"]) == 2  # another config
+    assert f"--config: {config_file} is not the config {out} was started with" \
+        in capsys.readouterr().err and stored_config(out).epochs == 4
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["distinct"] == 40 and len(config["data"]["fingerprint"]) == 16
 

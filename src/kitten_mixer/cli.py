@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out (start it if it has no checkpoint yet)")
+                   help="continue the run in --out with its own settings, to --epochs or "
+                        "its --config's epochs (start it if it has no checkpoint yet)")
     t.set_defaults(handler=_train)
 
     m = commands.add_parser("mix", help="morph one cat into another: photos or the model's cats",
@@ -224,6 +225,13 @@ def _train(args: argparse.Namespace) -> None:
         if changed:
             raise KittenMixerError(f"--{changed[0].replace('_', '-')}: a resumed run keeps the "
                                    "settings it was started with; only --epochs can change")
+        if args.config:  # its epochs can grow the run; its other settings must be the run's
+            asked = ExperimentConfig.read(args.config)
+            if replace(asked, epochs=stored.epochs) != stored:
+                raise KittenMixerError(f"--config: {args.config} is not the config {args.out} "
+                                       "was started with; a resumed run keeps that one, and "
+                                       "only its epochs can change")
+            overrides.setdefault("epochs", asked.epochs)
         config = stored
     else:
         config = ExperimentConfig.read(args.config) if args.config else PRESETS[args.preset]
