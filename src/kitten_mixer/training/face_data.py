@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 from kitten_mixer.errors import DataError
 from kitten_mixer.faces.box import face_square, overlap, squares_to_boxes
 from kitten_mixer.faces.decode import load_photo
-from kitten_mixer.faces.learned import DECODE_SIDE, MIN_FACE, FaceFinder, windows
+from kitten_mixer.faces.learned import DECODE_SIDE, MAX_PROPOSALS, MIN_FACE, FaceFinder, windows
 from kitten_mixer.training.composites import spoil
 from kitten_mixer.training.face_scenes import NO_FACE_IOU, random_squares, squares_iou
 from kitten_mixer.training.textures import random_size, texture
@@ -160,15 +160,27 @@ def mine(finder: FaceFinder, photos: Photos, size: int, context: float, whole: b
          limit: int = 200) -> torch.Tensor:
     """The windows where the finder (its best `limit` proposals, or the `whole` finder) sees a
     face that no label has, at its thresholds, as uint8 windows."""
-    out = [torch.zeros((0, 3, size, size), dtype=torch.uint8)]
+    return mine_both(finder, photos, size, context, limit, proposals=not whole,
+                     finds=whole)[int(whole)]
+
+
+def mine_both(finder: FaceFinder, photos: Photos, size: int, context: float, limit: int,
+              proposals: bool = True, finds: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """`mine`'s windows of the best `limit` proposals and of the whole finder's finds (each
+    empty unless asked), proposing on each photo once when `limit` is the finder's own."""
+    none = torch.zeros((0, 3, size, size), dtype=torch.uint8)
+    out: tuple[list[torch.Tensor], list[torch.Tensor]] = ([none], [none])
     for image, labelled in zip(photos.images, photos.squares):
-        if whole:
-            found = np.array([f[:3] for f in finder.find(image)]).reshape(-1, 3)
-        else:
-            found = finder.propose(image, limit=limit)[0]
-        if len(found) and len(labelled):
-            iou = overlap(squares_to_boxes(found), squares_to_boxes(labelled))
-            found = found[iou.max(axis=1) < NO_FACE_IOU]
-        if len(found):
-            out.append(to_uint8(windows(image, found, size, context)))
-    return torch.cat(out)
+        shared = limit == MAX_PROPOSALS
+        proposed = finder.propose(image, limit=limit)[0] if proposals or shared else None
+        found = [(0, proposed)] if proposals else []
+        if finds:
+            faces = finder.candidates(image, finder.face_threshold, proposed if shared else None)
+            found.append((1, np.array([f[:3] for f in faces]).reshape(-1, 3)))
+        for kind, squares in found:
+            if len(squares) and len(labelled):
+                iou = overlap(squares_to_boxes(squares), squares_to_boxes(labelled))
+                squares = squares[iou.max(axis=1) < NO_FACE_IOU]
+            if len(squares):
+                out[kind].append(to_uint8(windows(image, squares, size, context)))
+    return torch.cat(out[0]), torch.cat(out[1])

@@ -36,6 +36,7 @@ from kitten_mixer.training.face_data import (
     face_windows,
     load_photos,
     mine,
+    mine_both,
     texture_photos,
     to_float,
 )
@@ -191,6 +192,15 @@ def _mine_all(finder: FaceFinder, sources: Photos, size: int, context: float,
     return found
 
 
+def _mine_both(finder: FaceFinder, sources: Photos, size: int, context: float
+               ) -> list[torch.Tensor]:
+    """`_mine_all`'s false proposals and false finds of the last check's size, in one pass."""
+    found = list(mine_both(finder, sources, size, context, MAX_PROPOSALS))
+    log.info("%d false proposals and %d false finds mined at %d pixels", len(found[0]),
+             len(found[1]), size)
+    return found
+
+
 def noise_check(finder: FaceFinder, rng: np.random.Generator) -> int:
     """How many of CALIBRATION fresh pictures made in code (of the kinds learned from, drawings
     among them) get a face: logged, for the record of a training."""
@@ -323,10 +333,8 @@ def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0) -> FaceFin
     size, context = VERIFY_WINDOW, VERIFY_CONTEXT
     backgrounds, empty, real = _windows(photos, scenes, textures, size, context, (200, 30, 30),
                                         rng)
-    empty["mined"] = [_mine_all(miner, minable, size, context, whole=False),
-                      _mine_all(miner, minable, size, context, whole=True)]
-    empty["mined pictures"] = [_mine_all(miner, textures, size, context, whole=False),
-                               _mine_all(miner, textures, size, context, whole=True)]
+    empty["mined"] = _mine_both(miner, minable, size, context)
+    empty["mined pictures"] = _mine_both(miner, textures, size, context)
     with torch.random.fork_rng():  # its first weights, whatever ran before
         torch.manual_seed(seed + 1)
         verify = VerifyNet()
