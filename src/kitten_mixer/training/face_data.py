@@ -170,8 +170,8 @@ def mine_both(finder: FaceFinder, photos: Photos, size: int, context: float, lim
     empty unless asked), proposing on each photo once when `limit` is the finder's own."""
     none = torch.zeros((0, 3, size, size), dtype=torch.uint8)
     out: tuple[list[torch.Tensor], list[torch.Tensor]] = ([none], [none])
+    shared = limit == MAX_PROPOSALS  # the proposals the whole finder would make itself
     for image, labelled in zip(photos.images, photos.squares):
-        shared = limit == MAX_PROPOSALS
         proposed = finder.propose(image, limit=limit)[0] if proposals or shared else None
         found = [(0, proposed)] if proposals else []
         if finds:
