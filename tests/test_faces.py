@@ -403,13 +403,13 @@ def test_mining_both_kinds_in_one_pass_gives_what_each_pass_gives(scene):
     proposed on once, they are the windows of `propose` and of `find` away from the labels."""
     from kitten_mixer.faces.box import overlap, squares_to_boxes
     from kitten_mixer.faces.learned import MAX_PROPOSALS, windows
-    from kitten_mixer.training.face_data import Photos, mine_both, to_uint8
+    from kitten_mixer.training.face_data import Photos, mine, mine_both, to_uint8
     from kitten_mixer.training.face_scenes import NO_FACE_IOU
 
     finder = FaceFinder.load(WEIGHTS)
     labelled = np.array([[300.0, 200.0, 60.0]])  # a label elsewhere: the face is a false find
     photos = Photos([scene[0], plain_scene()], [labelled, np.zeros((0, 3))])
-    proposals, finds = mine_both(finder, photos, 48, 0.25, MAX_PROPOSALS)
+    proposals, finds = mine_both(finder, photos, 48, 0.25)
     for mined, squares_of in ((proposals, lambda image: finder.propose(image)[0]),
                               (finds, lambda image: np.array(
                                   [f[:3] for f in finder.find(image)]).reshape(-1, 3))):
@@ -423,8 +423,9 @@ def test_mining_both_kinds_in_one_pass_gives_what_each_pass_gives(scene):
                 expected.append(to_uint8(windows(image, found, 48, 0.25)))
         assert torch.equal(mined, torch.cat(expected))
     assert len(finds) == 1 and len(proposals) > len(finds)  # the face; more proposals
-    alone = mine_both(finder, photos, 48, 0.25, 200, proposals=False)
-    assert len(alone[0]) == 0 and torch.equal(alone[1], finds)
+    assert torch.equal(mine(finder, photos, 48, 0.25, whole=True), finds)  # one kind alone
+    assert torch.equal(mine(finder, photos, 48, 0.25, whole=False, limit=MAX_PROPOSALS),
+                       proposals)
 
 
 def test_the_cascades_group_windows_and_rank_them_by_support():

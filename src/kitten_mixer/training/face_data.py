@@ -160,27 +160,37 @@ def mine(finder: FaceFinder, photos: Photos, size: int, context: float, whole: b
          limit: int = 200) -> torch.Tensor:
     """The windows where the finder (its best `limit` proposals, or the `whole` finder) sees a
     face that no label has, at its thresholds, as uint8 windows."""
-    return mine_both(finder, photos, size, context, limit, proposals=not whole,
-                     finds=whole)[int(whole)]
-
-
-def mine_both(finder: FaceFinder, photos: Photos, size: int, context: float, limit: int,
-              proposals: bool = True, finds: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """`mine`'s windows of the best `limit` proposals and of the whole finder's finds (each
-    empty unless asked), proposing on each photo once when `limit` is the finder's own."""
-    none = torch.zeros((0, 3, size, size), dtype=torch.uint8)
-    out: tuple[list[torch.Tensor], list[torch.Tensor]] = ([none], [none])
-    shared = limit == MAX_PROPOSALS  # the proposals the whole finder would make itself
+    out = [torch.zeros((0, 3, size, size), dtype=torch.uint8)]
     for image, labelled in zip(photos.images, photos.squares):
-        proposed = finder.propose(image, limit=limit)[0] if proposals or shared else None
-        found = [(0, proposed)] if proposals else []
-        if finds:
-            faces = finder.candidates(image, finder.face_threshold, proposed if shared else None)
-            found.append((1, np.array([f[:3] for f in faces]).reshape(-1, 3)))
-        for kind, squares in found:
-            if len(squares) and len(labelled):
-                iou = overlap(squares_to_boxes(squares), squares_to_boxes(labelled))
-                squares = squares[iou.max(axis=1) < NO_FACE_IOU]
-            if len(squares):
-                out[kind].append(to_uint8(windows(image, squares, size, context)))
+        found = _squares(finder.find(image)) if whole else finder.propose(image, limit)[0]
+        out.append(_unlabelled_windows(image, found, labelled, size, context))
+    return torch.cat(out)
+
+
+def mine_both(finder: FaceFinder, photos: Photos, size: int, context: float
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """`mine`'s windows of the finder's own best proposals (MAX_PROPOSALS) and of the whole
+    finder's finds, proposing on each photo once: the finds are checked on those proposals."""
+    out: tuple[list[torch.Tensor], ...] = ([], [])
+    for image, labelled in zip(photos.images, photos.squares):
+        proposed = finder.propose(image, MAX_PROPOSALS)[0]
+        found = _squares(finder.candidates(image, finder.face_threshold, proposed))
+        for kind, squares in enumerate((proposed, found)):
+            out[kind].append(_unlabelled_windows(image, squares, labelled, size, context))
     return torch.cat(out[0]), torch.cat(out[1])
+
+
+def _squares(faces: list[tuple[float, ...]]) -> np.ndarray:
+    """The squares [N, 3] of `FaceFinder.find`'s (or `candidates`') faces."""
+    return np.array([face[:3] for face in faces]).reshape(-1, 3)
+
+
+def _unlabelled_windows(image: Image.Image, squares: np.ndarray, labelled: np.ndarray,
+                        size: int, context: float) -> torch.Tensor:
+    """The uint8 windows of the squares that overlap no labelled face."""
+    if len(squares) and len(labelled):
+        iou = overlap(squares_to_boxes(squares), squares_to_boxes(labelled))
+        squares = squares[iou.max(axis=1) < NO_FACE_IOU]
+    if not len(squares):
+        return torch.zeros((0, 3, size, size), dtype=torch.uint8)
+    return to_uint8(windows(image, squares, size, context))

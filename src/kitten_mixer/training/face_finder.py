@@ -195,7 +195,7 @@ def _mine_all(finder: FaceFinder, sources: Photos, size: int, context: float,
 def _mine_both(finder: FaceFinder, sources: Photos, size: int, context: float
                ) -> list[torch.Tensor]:
     """`_mine_all`'s false proposals and false finds of the last check's size, in one pass."""
-    found = list(mine_both(finder, sources, size, context, MAX_PROPOSALS))
+    found = list(mine_both(finder, sources, size, context))
     log.info("%d false proposals and %d false finds mined at %d pixels", len(found[0]),
              len(found[1]), size)
     return found
