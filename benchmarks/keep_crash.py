@@ -83,20 +83,25 @@ class CrashVisitor(LoadVisitor):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.doomed = False  # one of its sessions was on a process killed since
+        self.doomed = ""  # the killed process one of its sessions was (or may have been) on
         self.in_flight = 0
         self.other = 0
         self.in_flight_examples: list[str] = []
 
     def doom(self, app: str) -> bool:
-        """A kill of the process `app`: whether one of this visitor's sessions was on it."""
-        on_it = any(session.server == app for session in self.sessions)
-        self.doomed = self.doomed or on_it
+        """A kill of the process `app`: whether one of this visitor's sessions was on it. A
+        session still loading its page has no route yet (haproxy's cookie comes with the page),
+        so it may be on `app`; connect() clears the doubt once its page has come."""
+        on_it = any(session.server in (app, "") for session in self.sessions)
+        if on_it:
+            self.doomed = app
         return on_it
 
     async def connect(self) -> None:
-        self.doomed = False  # a new session: the old one's fate is told
+        self.doomed = ""  # a new session: the old one's fate is told
         await super().connect()
+        if self.session is not None and self.session.server != self.doomed:
+            self.doomed = ""  # its page came from a live process
 
     async def round(self) -> None:
         """A round; then now and then the visitor leaves and a new one comes (a new session,
@@ -108,7 +113,7 @@ class CrashVisitor(LoadVisitor):
 
     def error(self, kind: str, detail: str, lost: bool = False) -> None:
         if lost and self.doomed:
-            self.doomed = False
+            self.doomed = ""
             self.in_flight += 1
             if len(self.in_flight_examples) < 2:
                 self.in_flight_examples.append(f"{kind} ({self.doing}): {detail[:120]}")

@@ -15,6 +15,7 @@ that a page's script sets).
 from __future__ import annotations
 
 import asyncio
+import http.client
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -145,8 +146,8 @@ class WebsocketVisitor:
                 self.cookies = await asyncio.to_thread(
                     _page_cookies, self.url + "/" + (f"?{self.query}" if self.query else ""),
                     self.timeout)
-            except OSError as e:
-                raise SessionError(f"cannot load the page: {e}") from e
+            except (OSError, http.client.HTTPException) as e:  # refused, or cut off mid-page
+                raise SessionError(f"cannot load the page: {e!r}") from e
         xsrf = next((c.split("=", 1)[1] for c in self.cookies.split("; ")
                      if c.startswith("_streamlit_xsrf=")), "PLACEHOLDER_AUTH_TOKEN")
         protocols = ["streamlit", xsrf, *([session_id] if session_id else [])]

@@ -7,20 +7,69 @@ process's in-flight ones. On SQLite, and on the tests' throwaway PostgreSQL serv
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
+import re
 import shutil
+import socket
 import sys
+import threading
 
 import pytest
 from conftest import REPO
 
 sys.path += [str(REPO / "benchmarks"), str(REPO / "deploy")]
-import keep_crash  # noqa: E402  (a script, not a package)
+import app_load  # noqa: E402  (scripts, not a package)
+import keep_crash  # noqa: E402
+import st_client  # noqa: E402
 
-pytestmark = pytest.mark.slow
+
+def cut_off_page_server() -> tuple[str, threading.Thread]:
+    """A server that sends a page's headers (haproxy's cookie among them) and dies before its
+    body, as an app process killed mid-answer does; it answers one request."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        with listener, listener.accept()[0] as connection:
+            connection.recv(4096)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 7863\r\n"
+                               b"Set-Cookie: SERVERID=app2; path=/\r\n\r\n")
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", thread
 
 
-@pytest.fixture(autouse=True)
+def test_a_page_cut_off_mid_answer_is_a_lost_session_not_a_crash():
+    url, server = cut_off_page_server()
+    with pytest.raises(st_client.SessionError, match="cannot load the page"):
+        asyncio.run(st_client.WebsocketVisitor(url, timeout=5).open())
+    server.join()
+
+
+def visitor_loading_a_page() -> keep_crash.CrashVisitor:
+    settings = app_load.Settings("http://127.0.0.1:1", 5, 0.5, 0, re.compile("k"),
+                                 re.compile("g"), re.compile("s"), "genes")
+    visitor = keep_crash.CrashVisitor(0, settings, app_load.Tally(), set(), random.Random(0))
+    visitor.session = st_client.WebsocketVisitor(settings.url)  # no cookie: page not come yet
+    return visitor
+
+
+def test_a_kill_dooms_a_session_still_loading_its_page():
+    """Its route is unknown till the page comes, so haproxy may have sent it to the killed
+    process; a session on the other process is not doomed."""
+    visitor = visitor_loading_a_page()
+    assert visitor.doom("app2") and visitor.doomed == "app2"
+    visitor.error("session lost", "cannot load the page", lost=True)
+    assert (visitor.in_flight, visitor.other) == (1, 0)
+    visitor.session.cookies = "SERVERID=app1"
+    assert not visitor.doom("app2") and not visitor.doomed
+    visitor.error("session lost", "socket closed", lost=True)
+    assert (visitor.in_flight, visitor.other) == (1, 1)
+
+
+@pytest.fixture
 def haproxy() -> None:
     if shutil.which("haproxy") is None:
         if os.environ.get("CI"):
@@ -43,11 +92,15 @@ def crash(tmp_path, *args: str) -> keep_crash.Outcome:
     return outcome
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("haproxy")
 def test_confirmed_keeps_survive_killed_app_processes_on_sqlite(tmp_path):
     outcome = crash(tmp_path, "--kills", "3", "--data-dir", str(tmp_path / "store"))
     assert outcome.integrity == "ok"  # SQLite's PRAGMA integrity_check
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("haproxy")
 def test_confirmed_keeps_survive_killed_app_processes_on_postgresql(tmp_path, postgres_server):
     outcome = crash(tmp_path, "--kills", "2", "--seed", "1",
                     "--db", postgres_server.new_database())
