@@ -111,6 +111,17 @@ def postgres_server() -> PostgresServer:
     yield from _postgres_server()
 
 
+@pytest.fixture(scope="session")
+def haproxy() -> None:
+    """Debian's haproxy, for the tests of app processes behind the proxy: skips without it,
+    fails under CI=true (scripts/test installs it)."""
+    if shutil.which("haproxy") is None:
+        if os.environ.get("CI"):
+            pytest.fail("no haproxy: scripts/test installs it")
+        pytest.skip("no haproxy on this machine (apt-get install haproxy; scripts/test "
+                    "installs it)")
+
+
 class Clock:
     """A clock for the kitten store that moves on by `step` at each reading, and on demand."""
 

@@ -8,10 +8,8 @@ process's in-flight ones. On SQLite, and on the tests' throwaway PostgreSQL serv
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import shutil
 import socket
 import sys
 import threading
@@ -67,15 +65,6 @@ def test_a_kill_dooms_a_session_still_loading_its_page():
     assert not visitor.doom("app2") and not visitor.doomed
     visitor.error("session lost", "socket closed", lost=True)
     assert (visitor.in_flight, visitor.other) == (1, 1)
-
-
-@pytest.fixture
-def haproxy() -> None:
-    if shutil.which("haproxy") is None:
-        if os.environ.get("CI"):
-            pytest.fail("no haproxy: scripts/test installs it")
-        pytest.skip("no haproxy on this machine (apt-get install haproxy; scripts/test "
-                    "installs it)")
 
 
 def crash(tmp_path, *args: str) -> keep_crash.Outcome:

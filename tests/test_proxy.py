@@ -10,7 +10,6 @@ import asyncio
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,17 +35,8 @@ from st_client import Page, WebsocketVisitor  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def needs_haproxy() -> None:
-    if shutil.which("haproxy") is None:
-        if os.environ.get("CI"):
-            pytest.fail("no haproxy: scripts/test installs it")
-        pytest.skip("no haproxy on this machine (apt-get install haproxy; scripts/test "
-                    "installs it)")
-
-
 @pytest.fixture(scope="module")
-def farm(tmp_path_factory):
-    needs_haproxy()
+def farm(tmp_path_factory, haproxy):
     with serve_many(2, free_port(), logs=tmp_path_factory.mktemp("logs"), timeout=60,
                     data_dir=tmp_path_factory.mktemp("store")) as farm:
         yield farm
@@ -173,8 +163,8 @@ def gone(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def test_serve_many_starts_a_killed_app_again_on_its_port_and_sigterm_stops_all(tmp_path):
-    needs_haproxy()
+def test_serve_many_starts_a_killed_app_again_on_its_port_and_sigterm_stops_all(tmp_path,
+                                                                               haproxy):
     command = [sys.executable, str(REPO / "deploy" / "serve_many.py"), "--processes", "2",
                "--port", str(free_port()), "--data-dir", str(tmp_path / "store")]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
