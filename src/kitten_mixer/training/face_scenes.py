@@ -24,11 +24,6 @@ TILT_SPREAD = math.radians(15)
 MAX_TILT = math.radians(40)
 # A pasted face's edge fades over this share of its half-side, so no seam marks it.
 FEATHER = 0.15
-# This share of pasted faces get a black coat as a bright room's exposure leaves one: the fur's
-# values (over the face's brightest) raised to a power of 1.5 to 3, so the fur goes nearly black
-# while the eyes and highlights stand out of it. (jitter's dim light darkens a whole window, room and face alike; the
-# finders' misses on photos of places they never saw were mostly such black cats.)
-DARK_COATS = 0.2
 
 
 def _uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Tensor:
@@ -44,12 +39,12 @@ def squares_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def paste_faces(faces: torch.Tensor, backgrounds: torch.Tensor, n: int, size: int,
-                context: float, gen: torch.Generator, dark: float = DARK_COATS
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                context: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor,
+                                                                torch.Tensor]:
     """`n` windows of size x size with a training face in each, near or off the window's square
     (its middle 1/context): images [n, 3, size, size] in [0, 1], targets [n, 4] (the face
     square's shift and log side relative to the window's square, and its tilt in radians) and
-    the IoU of the two squares. A `dark` share of the faces get a black coat.
+    the IoU of the two squares.
 
     `faces` are floats [F, 3, H, W]; `backgrounds` are uint8 photo windows [M, 3, size, size].
     """
@@ -77,11 +72,6 @@ def paste_faces(faces: torch.Tensor, backgrounds: torch.Tensor, n: int, size: in
     grid = F.affine_grid(affine, [n, 3, size, size], align_corners=False)
 
     picked = faces[torch.randint(len(faces), (n,), generator=gen)]
-    black = torch.rand(n, generator=gen) < dark
-    power = torch.where(black, _uniform(n, 1.5, 3.0, gen), 1.0).view(n, 1, 1, 1)
-    gain = torch.where(black, _uniform(n, 0.5, 0.9, gen), 1.0).view(n, 1, 1, 1)
-    top = picked.flatten(1).quantile(0.98, dim=1).clamp(min=0.05).view(n, 1, 1, 1)
-    picked = ((picked / top).pow(power) * top * gain).clamp(0, 1)  # the brightest stay bright
     face = F.grid_sample(picked, grid, align_corners=False)
     alpha = ((1 - grid.abs()) / FEATHER).clamp(0, 1).prod(dim=3)[:, None]
     # Around the face: a photo (half), the same cat's fur (the face enlarged and blurred), or
