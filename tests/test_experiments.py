@@ -216,3 +216,20 @@ def test_fine_tuning_starts_from_a_saved_model(trained, tmp_path):
     other = replace(tuned, model=VAEConfig(**{**TINY, "latent_dims": 4}))
     with pytest.raises(Exception, match="architecture differs"):
         run_experiment(other, photos, tmp_path / "other", device="cpu", progress=False)
+
+
+def test_decoder_lr_moves_the_decoder_at_its_own_rate(trained, tmp_path):
+    run, photos = trained
+    start = KittenMixer.load(run).model.state_dict()
+    # the encoder learns, the decoder at a rate too small to move it
+    tuned = replace(TINY_RUN, init=str(run), epochs=1, lr=1e-2, decoder_lr=1e-12)
+    run_experiment(tuned, photos, tmp_path / "tuned", device="cpu", progress=False)
+    after = KittenMixer.load(tmp_path / "tuned").model.state_dict()
+    encoder = [k for k in start if k.split(".")[0] in ("encoder", "mean", "log_var")]
+    decoder = [k for k in start if k not in encoder and start[k].is_floating_point()]
+    assert encoder and decoder
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in decoder)
+    assert not all(torch.allclose(start[k], after[k], atol=1e-6) for k in encoder)
+    for frozen in ({"decoder_only": True}, {"decoder_lr": 0.0}):
+        with pytest.raises(ValueError, match="decoder_lr"):
+            ExperimentConfig.from_dict({"init": str(run), "decoder_lr": 1e-4, **frozen})

@@ -48,6 +48,10 @@ class ExperimentConfig:
     # Train the decoder alone, the encoder frozen, so that a shipped model's gallery codes,
     # map and sampler stay valid (adversarial.decoder_only does the same for that stage).
     decoder_only: bool = False
+    # The decoder's learning rate where it differs from the encoder's (lr): a stage that
+    # reshapes the codes can keep a trained decoder's drawing by moving it more slowly.
+    # None: lr for every weight. The schedule scales both alike.
+    decoder_lr: float | None = None
     # The perceptual term (training/perceptual.py): None trains on the likelihood alone.
     perceptual: PerceptualConfig | None = None
     # The adversarial stage (training/adversarial.py): None trains without a discriminator.
@@ -71,6 +75,12 @@ class ExperimentConfig:
         if self.decoder_only and not self.init:
             raise ValueError("decoder_only fine-tunes a trained decoder: give init (a saved "
                              "model), or set decoder_only to false")
+        if self.decoder_lr is not None:
+            if self.decoder_lr <= 0:
+                raise ValueError("decoder_lr must be positive (or null: lr for every weight)")
+            if self.decoder_only or (self.adversarial and self.adversarial.decoder_only):
+                raise ValueError("decoder_lr is the decoder's rate beside the encoder's; with "
+                                 "the encoder frozen (decoder_only) set lr instead")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
