@@ -32,7 +32,7 @@ import time
 import torch
 
 from kitten_mixer.data import training_splits
-from kitten_mixer.device import autocast_dtype
+from kitten_mixer.device import autocast_context, autocast_dtype
 from kitten_mixer.evaluation import metrics
 from kitten_mixer.mixer import KittenMixer
 from kitten_mixer.model import VAE
@@ -42,11 +42,8 @@ BAND = 1.5  # sigma (pixels) of the blur that splits coarse image from finer det
 CHECKS = (250, 500, 1000, 2000, 4000, 8000, 16000)
 # bf16 where the CPU computes it natively (AVX-512 BF16 or AMX), as training does: a CPU that
 # emulates it trains the critic several times slower than in float32.
-AMP = autocast_dtype("auto", torch.device("cpu"))
-
-
-def autocast() -> torch.autocast:
-    return torch.autocast("cpu", dtype=AMP or torch.float32, enabled=AMP is not None)
+CPU = torch.device("cpu")
+AMP = autocast_dtype("auto", CPU)
 
 
 def finest_band(photos: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
@@ -63,7 +60,7 @@ def auc(real: torch.Tensor, fake: torch.Tensor) -> float:
 
 def scores(critic: PatchDiscriminator, images: torch.Tensor) -> torch.Tensor:
     critic.eval()
-    with torch.no_grad(), autocast():
+    with torch.no_grad(), autocast_context(CPU, AMP):
         out = torch.cat([critic(batch).float().mean(dim=(1, 2, 3))
                          for batch in images.split(256)])
     critic.train()
@@ -83,7 +80,7 @@ def train_critic(photos: torch.Tensor, fakes: torch.Tensor, held_photos: torch.T
     for step in range(1, args.steps + 1):
         real = photos[torch.randint(len(photos), (args.batch_size,))].float().div(255)
         fake = fakes[torch.randint(len(fakes), (args.batch_size,))]
-        with autocast():
+        with autocast_context(CPU, AMP):
             adversary.discriminator_step(real, fake)
         if step in CHECKS or step == args.steps:
             critic = adversary.discriminator

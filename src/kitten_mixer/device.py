@@ -53,6 +53,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
+    """Autocast to `dtype` (autocast_dtype's answer) on `device`; None: a context that leaves
+    every operation in float32."""
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 def hardware_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model and core count, for the record."""
     if device.type == "cuda":

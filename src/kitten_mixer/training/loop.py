@@ -23,7 +23,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from kitten_mixer.device import DEFAULT_DEVICE, autocast_dtype, hardware_name, resolve_device
+from kitten_mixer.device import (
+    DEFAULT_DEVICE,
+    autocast_context,
+    autocast_dtype,
+    hardware_name,
+    resolve_device,
+)
 from kitten_mixer.errors import ModelFileError, TrainingError
 from kitten_mixer.model import VAE, load_weights
 from kitten_mixer.storage import (
@@ -190,8 +196,7 @@ def _pass(net: nn.Module, loader: Iterable[torch.Tensor], loss: Objective, where
             x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
             if where.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            autocast = torch.autocast(device.type, dtype=amp or torch.float32,
-                                      enabled=amp is not None)
+            autocast = autocast_context(device, amp)
             with autocast:
                 x_hat, mean, log_var = net(x)
             terms = loss.terms(x, x_hat, mean, log_var)
