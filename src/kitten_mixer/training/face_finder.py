@@ -1,7 +1,9 @@
 """Training the face finder from the data we have: training faces pasted into windows and into
 whole synthetic photos, the labelled photos' faces and their windows without a face, pictures
 made in code that hold no cat, and the finder's own false finds on all of these. The networks
-are trained in turn: the proposals, the check, then the last check on what the first two find."""
+are trained in turn: the proposals, the check, then the last two checks on what the first two
+find (the last one reads ImageNet-trained filters, EfficientNet-Lite1's, and learns only how to
+read them)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from kitten_mixer.faces.networks import (
     REFINE_WINDOW,
     VERIFY_CONTEXT,
     VERIFY_WINDOW,
+    LiteCheck,
     ProposalNet,
     RefineNet,
     VerifyNet,
@@ -62,6 +65,10 @@ VERIFY_STEPS = (2000, 1000)
 # The last check sees faces at 64 pixels, but a small face in a photo has fewer: this share of
 # its windows (faces or not) are drawn from fewer pixels, so that blur is no sign of either.
 COARSE = 0.5
+# The fourth check's read-out learns from this many batches of the last check's windows, their
+# features computed once (the ImageNet filters under it stay as they are), for this many passes.
+LITE_BATCHES = 300
+LITE_EPOCHS = 30
 BATCH = 160
 # Synthetic photos, and pictures made in code, made once for every network.
 SCENES = 1200
@@ -274,6 +281,7 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
     rng = np.random.default_rng(seed)
     sources = make_sources(cats_zip, photos_zip, boxes_json, rng)
     finder = train_verify(_as_saved(train_checks(sources, gen, rng)), sources, seed)
+    finder.lite = train_lite(finder, sources, seed)
     noise_check(finder, np.random.default_rng([seed, 2]))
     finder.save(out)
     log.info("saved %s (%.0f s in all)", out, time.perf_counter() - began)
@@ -322,29 +330,71 @@ def _as_saved(finder: FaceFinder) -> FaceFinder:
     return finder
 
 
+def _last_windows(finder: FaceFinder, sources: Sources, rng: np.random.Generator):
+    """The first two networks at their mining thresholds, and the windows the last two checks
+    learn from (`_windows`'s, with those networks' false proposals and finds)."""
+    miner = FaceFinder(finder.proposal, finder.refine, MINE_PROPOSAL, MINE_FACE)
+    size, context = VERIFY_WINDOW, VERIFY_CONTEXT
+    backgrounds, empty, real = _windows(sources.photos, sources.scenes, sources.textures, size,
+                                        context, (200, 30, 30), rng)
+    empty["mined"] = _mine_both(miner, sources.minable, size, context)
+    empty["mined pictures"] = _mine_both(miner, sources.textures, size, context)
+    return miner, backgrounds, empty, real
+
+
 def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0) -> FaceFinder:
     """The last check, trained on faces at the model's size against what the finder's first
     two networks propose and find where there is no face; then on the whole finder's false
     finds. Its own random numbers, so that it can be trained again on a finished finder."""
     gen = torch.Generator().manual_seed(seed + 1)
     rng = np.random.default_rng([seed, 1])
-    faces, photos, scenes, textures, minable = sources
-    miner = FaceFinder(finder.proposal, finder.refine, MINE_PROPOSAL, MINE_FACE)
+    miner, backgrounds, empty, real = _last_windows(finder, sources, rng)
     size, context = VERIFY_WINDOW, VERIFY_CONTEXT
-    backgrounds, empty, real = _windows(photos, scenes, textures, size, context, (200, 30, 30),
-                                        rng)
-    empty["mined"] = _mine_both(miner, minable, size, context)
-    empty["mined pictures"] = _mine_both(miner, textures, size, context)
     with torch.random.fork_rng():  # its first weights, whatever ran before
         torch.manual_seed(seed + 1)
         verify = VerifyNet()
-    pixels = to_float(faces)
+    pixels = to_float(sources.faces)
     fit(verify, VERIFY_STEPS[0], pixels, backgrounds, real, empty, size, context, gen,
         coarse=COARSE)
     miner.verify, miner.verify_threshold = verify, MINE_VERIFY
-    empty["mined"].append(_mine_all(miner, minable, size, context, whole=True))
-    empty["mined pictures"].append(_mine_all(miner, textures, size, context, whole=True))
+    empty["mined"].append(_mine_all(miner, sources.minable, size, context, whole=True))
+    empty["mined pictures"].append(_mine_all(miner, sources.textures, size, context, True))
     fit(verify, VERIFY_STEPS[1], pixels, backgrounds, real, empty, size, context, gen,
         lr=5e-4, coarse=COARSE)
     return FaceFinder(finder.proposal, finder.refine, finder.proposal_threshold,
                       finder.face_threshold, verify)
+
+
+def train_lite(finder: FaceFinder, sources: Sources, seed: int = 0) -> LiteCheck:
+    """The fourth check: ImageNet's filters (`LiteCheck.from_imagenet`) and a linear read-out of
+    their mean, learned from the last check's kind of windows (faces at the model's size
+    against what the finder's first two networks propose and find where there is no face). Its
+    own random numbers, so that it can be trained again on a finished finder."""
+    began = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed + 3)
+    rng = np.random.default_rng([seed, 3])
+    _, backgrounds, empty, real = _last_windows(finder, sources, rng)
+    check, pixels = LiteCheck.from_imagenet(), to_float(sources.faces)
+    features, labels = [], []
+    with torch.no_grad():
+        for _ in range(LITE_BATCHES):
+            images, label, known, *_ = _batch(pixels, backgrounds, real, empty, VERIFY_WINDOW,
+                                              VERIFY_CONTEXT, gen, COARSE)
+            features.append(check.features(images[known]))
+            labels.append(label[known])
+    log.info("%d windows seen through ImageNet's filters (%.0f s)", sum(map(len, labels)),
+             time.perf_counter() - began)
+    x, y = torch.cat(features), torch.cat(labels)
+    with torch.random.fork_rng():  # its first weights, whatever ran before
+        torch.manual_seed(seed + 3)
+        check.head.reset_parameters()
+    optimizer = torch.optim.AdamW(check.head.parameters(), lr=1e-3, weight_decay=1e-3)
+    for _ in range(LITE_EPOCHS):
+        for rows in torch.randperm(len(x), generator=gen).split(256):
+            loss = F.binary_cross_entropy_with_logits(check.head(x[rows])[:, 0], y[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    log.info("LiteCheck: %d passes, loss %.4f (%.0f s)", LITE_EPOCHS, loss.item(),
+             time.perf_counter() - began)
+    return check.eval()
