@@ -241,10 +241,11 @@ def test_no_face_in_the_first_pictures_of_noise_flat_colours_or_textures():
 
 @pytest.mark.slow
 def test_few_faces_in_a_thousand_pictures_of_noise_flat_colours_or_textures():
-    """All 1,000 of them. The goal is none; the shipped finder finds a face in 9 (text, dots
-    and marbled waves, docs/faces.md), without its last check in 19, the finder before in 174."""
+    """All 1,000 of them. The goal is none; the shipped finder finds a face in 2
+    (docs/faces.md), without its fourth check in 9, without its last two in 19, the finder
+    before the learned one in 174."""
     scored = sum(bool(find_cat_faces(picture)) for picture in noise_photos(1000, seed=0))
-    assert scored <= 10
+    assert scored <= 3
 
 
 def test_cartoon_cats_are_not_cats():
