@@ -53,7 +53,6 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-
 def autocast_context(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
     """Autocast to `dtype` (autocast_dtype's answer) on `device`; None: a context that leaves
     every operation in float32."""
