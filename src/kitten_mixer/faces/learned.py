@@ -56,8 +56,8 @@ FACE_INSIDE = 0.6
 # part measured by a finder trained on the other), with noise pictures of a seed the benchmark
 # does not use (11): see docs/faces.md. The fourth check refuses most of what a lower face
 # threshold lets through, so 0.5 finds more faces there than 0.7 did before it (66 and 47
-# instead of 64 and 44 of 75 and 48) with fewer false boxes (0.09 and 0.13 a photo instead of
-# 0.22 and 0.26); above 0.75 the fourth check drops faces fast (0.8: 5 of 75 at home).
+# instead of 64 and 44 of 75 and 48) with fewer false boxes (0.09 a photo in both instead of
+# 0.22 and 0.26); above 0.75 the fourth check drops faces fast (0.8: 2 of 75 at home).
 PROPOSAL_THRESHOLD = 0.3
 FACE_THRESHOLD = 0.5
 VERIFY_THRESHOLD = 0.3

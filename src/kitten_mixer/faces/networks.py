@@ -85,6 +85,10 @@ class VerifyNet(nn.Module):
 LITE_STEM = 32
 LITE_BLOCKS = ((1, 3, 1, 32, 16), (6, 3, 2, 16, 24), (6, 3, 1, 24, 24), (6, 3, 1, 24, 24),
                (6, 5, 2, 24, 40), (6, 5, 1, 40, 40), (6, 5, 1, 40, 40))
+# It reads the mean of the maps after these blocks (at 32, 16 and 8 pixels: edges and colour,
+# then texture, then parts), through a hidden layer of this width.
+LITE_TAPS = (1, 3, 6)
+LITE_HIDDEN = 64
 
 
 def _same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -118,16 +122,18 @@ class _Inverted(nn.Module):
 
 
 class LiteCheck(nn.Module):
-    """For one face found, seen as its crop square at 64 pixels: a face logit from the mean of
-    what ImageNet-trained filters (EfficientNet-Lite1's first three stages) see in it, read
-    out by one linear layer. The filters learned from a million photos of every kind; the
-    finder's own networks, from cat faces and what was made to refuse."""
+    """For one face found, seen as its crop square at 64 pixels: a face logit from the means of
+    what ImageNet-trained filters (EfficientNet-Lite1's first three stages) see in it at three
+    depths, read out by a small perceptron. The filters learned from a million photos of every
+    kind; the finder's own networks, from cat faces and what was made to refuse."""
 
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Conv2d(3, LITE_STEM, 3, 2)
         self.blocks = nn.Sequential(*(_Inverted(*block) for block in LITE_BLOCKS))
-        self.head = nn.Linear(LITE_BLOCKS[-1][-1], 1)
+        width = sum(LITE_BLOCKS[tap][-1] for tap in LITE_TAPS)
+        self.head = nn.Sequential(nn.Linear(width, LITE_HIDDEN), nn.ReLU(),
+                                  nn.Linear(LITE_HIDDEN, 1))
 
     @classmethod
     def from_imagenet(cls) -> LiteCheck:
@@ -149,9 +155,15 @@ class LiteCheck(nn.Module):
         return check.eval()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1], [N, 3, H, W] -> the mean feature of each, [N, 40]."""
+        """Images in [0, 1], [N, 3, H, W] -> the mean maps after each tapped block, side by side,
+        [N, 88]."""
         x = F.relu6(self.stem(_same(x * 2 - 1, 3, 2)))
-        return self.blocks(x).mean(dim=(2, 3))
+        means = []
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            if index in LITE_TAPS:
+                means.append(x.mean(dim=(2, 3)))
+        return torch.cat(means, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], [N, 3, 64, 64] -> [N, 1]."""

@@ -8,7 +8,6 @@ read them)."""
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from kitten_mixer.faces.networks import (
     VerifyNet,
 )
 from kitten_mixer.training.composites import make_scene
+from kitten_mixer.training.face_batches import draw_batch, fit
 from kitten_mixer.training.face_data import (
     FaceWindows,
     Photos,
@@ -43,20 +43,15 @@ from kitten_mixer.training.face_data import (
     texture_photos,
     to_float,
 )
-from kitten_mixer.training.face_scenes import (
-    FACE_IOU,
-    NO_FACE_IOU,
-    PART_IOU,
-    jitter,
-    jpeg_like,
-    paste_faces,
-)
+from kitten_mixer.training.face_scenes import jpeg_like
+from kitten_mixer.training.lite_readout import fit_readout
 from kitten_mixer.training.textures import KINDS
 
 log = logging.getLogger(__name__)
 
-# Steps of BATCH windows: the proposals before and after mining their false finds; the checks
-# after mining the proposals' false finds, then twice after mining the whole finder's.
+# Steps of a batch of windows (face_batches.py): the proposals before and after mining their
+# false finds; the checks after mining the proposals' false finds, then twice after mining the
+# whole finder's.
 PROPOSAL_STEPS = (3000, 1500)
 REFINE_STEPS = (3000, 1000, 1000)
 # The last check: after mining the first two networks' false proposals and finds, then after
@@ -69,116 +64,18 @@ COARSE = 0.5
 # features computed once (the ImageNet filters under it stay as they are), for this many passes.
 LITE_BATCHES = 300
 LITE_EPOCHS = 30
-BATCH = 160
 # Synthetic photos, and pictures made in code, made once for every network.
 SCENES = 1200
 TEXTURES = 1500
 # Windows cut around each labelled face and each synthetic photo's face.
 REAL_WINDOWS = 60
 SCENE_WINDOWS = 10
-# Half of every batch holds a face: this share of them pasted into a window, the rest from
-# the labelled photos and the synthetic ones, half and half.
-PASTED = 0.4
-# The other half holds none: windows of the labelled photos, of the synthetic photos and of
-# the pictures made in code, and the finder's own false finds on the photos (labelled and
-# synthetic) and on the pictures, in these shares.
-EMPTY_SHARES = {"photos": 0.3, "scenes": 0.1, "textures": 0.15, "mined": 0.3,
-                "mined pictures": 0.15}
 # Fresh pictures made in code tried at the end, for the log.
 CALIBRATION = 300
 # Thresholds while mining: low, so that the near misses are learned too.
 MINE_PROPOSAL = 0.3
 MINE_FACE = 0.2
 MINE_VERIFY = 0.2
-
-
-def _counts(total: int, shares: list[float], gen: torch.Generator) -> list[int]:
-    """`total` split by `shares` (which need not sum to 1), the remainder drawn at random."""
-    weights = torch.tensor(shares, dtype=torch.float64)
-    exact = weights / weights.sum() * total
-    counts = exact.floor().long()
-    rest = total - int(counts.sum())
-    if rest:
-        extra = torch.multinomial(exact - counts, rest, replacement=True, generator=gen)
-        counts += torch.bincount(extra, minlength=len(shares))
-    return counts.tolist()
-
-
-def _pick(bank: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
-    return bank[torch.randint(len(bank), (n,), generator=gen)]
-
-
-def _batch(faces: torch.Tensor, backgrounds: torch.Tensor, real: list[FaceWindows],
-           empty: dict[str, list[torch.Tensor]], size: int, context: float,
-           gen: torch.Generator, coarse: float = 0.0):
-    """Half windows with faces (pasted, or from the labelled and synthetic photos), half
-    without (from the empty banks by their shares)."""
-    half = BATCH // 2
-    real = [bank for bank in real if len(bank)]
-    shares = [PASTED] + [(1 - PASTED) / len(real)] * len(real) if real else [1.0]
-    counts = _counts(half, shares, gen)
-    images, targets, iou = paste_faces(faces, backgrounds, counts[0], size, context, gen)
-    images, targets, iou = [images], [targets], [iou]
-    for bank, n in zip(real, counts[1:]):
-        pick = torch.randint(len(bank), (n,), generator=gen)
-        images.append(to_float(bank.images[pick]))
-        targets.append(bank.targets[pick])
-        iou.append(bank.iou[pick])
-    images, targets, iou = torch.cat(images), torch.cat(targets), torch.cat(iou)
-    banks = [(bank, EMPTY_SHARES[name] / len(parts)) for name, parts in empty.items()
-             for bank in parts if len(bank)]
-    counts = _counts(half, [share for _, share in banks], gen)
-    nothing = _mirrored(to_float(torch.cat([_pick(bank, n, gen)
-                                          for (bank, _), n in zip(banks, counts)])), gen)
-    images = jitter(torch.cat([images, nothing]), gen, coarse)
-    label = torch.cat([(iou >= FACE_IOU).float(), torch.zeros(len(nothing))])
-    known = torch.cat([(iou >= FACE_IOU) | (iou < NO_FACE_IOU),
-                       torch.ones(len(nothing), dtype=torch.bool)])
-    boxed = torch.cat([iou >= PART_IOU, torch.zeros(len(nothing), dtype=torch.bool)])
-    targets = torch.cat([targets, torch.zeros(len(nothing), 4)])
-    return images, label, known, boxed, targets
-
-
-def _mirrored(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Windows without a face, half of them mirrored: still no face, and twice as many."""
-    flip = torch.rand(len(images), generator=gen) < 0.5
-    images[flip] = images[flip].flip(3)
-    return images
-
-
-def _loss(out: torch.Tensor, label, known, boxed, targets) -> torch.Tensor:
-    loss = F.binary_cross_entropy_with_logits(out[known, 0], label[known])
-    if boxed.any():
-        loss = loss + 2 * F.smooth_l1_loss(out[boxed, 1:4], targets[boxed, :3], beta=0.1)
-        tilted = boxed & ~targets[:, 3].isnan()
-        if out.shape[1] > 4 and tilted.any():  # the refining network also reads the tilt
-            tilt = targets[tilted, 3]
-            loss = loss + F.mse_loss(out[tilted, 4:6], torch.stack([tilt.sin(), tilt.cos()], 1))
-    return loss
-
-
-def fit(net: torch.nn.Module, steps: int, faces: torch.Tensor, backgrounds: torch.Tensor,
-        real: list[FaceWindows], empty: dict[str, list[torch.Tensor]], size: int,
-        context: float, gen: torch.Generator, lr: float = 2e-3, coarse: float = 0.0) -> None:
-    """`steps` Adam steps on fresh batches, the learning rate falling along a cosine; a
-    `coarse` share of each batch's windows drawn from fewer pixels."""
-    net.to(memory_format=torch.channels_last)  # twice as fast forward, the same numbers
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    net.train()
-    began = time.perf_counter()
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * (0.02 + 0.98 * (1 + math.cos(math.pi * step / steps)) / 2)
-        images, *rest = _batch(faces, backgrounds, real, empty, size, context, gen, coarse)
-        out = net(images.contiguous(memory_format=torch.channels_last))
-        loss = _loss(out.reshape(len(images), -1), *rest)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if step % 500 == 0 or step == steps - 1:
-            log.info("%s step %d/%d loss %.4f (%.0f s)", type(net).__name__, step, steps,
-                     loss.item(), time.perf_counter() - began)
-    net.eval()
 
 
 def _scenes(faces: torch.Tensor, photos: Photos, count: int, rng: np.random.Generator) -> Photos:
@@ -280,8 +177,10 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     sources = make_sources(cats_zip, photos_zip, boxes_json, rng)
-    finder = train_verify(_as_saved(train_checks(sources, gen, rng)), sources, seed)
-    finder.lite = train_lite(finder, sources, seed)
+    finder = _as_saved(train_checks(sources, gen, rng))
+    mined = _first_finds(finder, sources)
+    finder = train_verify(finder, sources, seed, mined)
+    finder.lite = train_lite(finder, sources, seed, mined)
     noise_check(finder, np.random.default_rng([seed, 2]))
     finder.save(out)
     log.info("saved %s (%.0f s in all)", out, time.perf_counter() - began)
@@ -330,25 +229,36 @@ def _as_saved(finder: FaceFinder) -> FaceFinder:
     return finder
 
 
-def _last_windows(finder: FaceFinder, sources: Sources, rng: np.random.Generator):
-    """The first two networks at their mining thresholds, and the windows the last two checks
-    learn from (`_windows`'s, with those networks' false proposals and finds)."""
+def _first_finds(finder: FaceFinder, sources: Sources) -> dict[str, list[torch.Tensor]]:
+    """The first two networks' false proposals and finds (at their mining thresholds) at the
+    last checks' size, on the photos and on the pictures: mined once for both last checks."""
     miner = FaceFinder(finder.proposal, finder.refine, MINE_PROPOSAL, MINE_FACE)
-    size, context = VERIFY_WINDOW, VERIFY_CONTEXT
-    backgrounds, empty, real = _windows(sources.photos, sources.scenes, sources.textures, size,
-                                        context, (200, 30, 30), rng)
-    empty["mined"] = _mine_both(miner, sources.minable, size, context)
-    empty["mined pictures"] = _mine_both(miner, sources.textures, size, context)
+    return {name: _mine_both(miner, photos, VERIFY_WINDOW, VERIFY_CONTEXT)
+            for name, photos in (("mined", sources.minable), ("mined pictures", sources.textures))}
+
+
+def _last_windows(finder: FaceFinder, sources: Sources, rng: np.random.Generator,
+                  mined: dict[str, list[torch.Tensor]] | None = None):
+    """The first two networks at their mining thresholds, and the windows the last two checks
+    learn from (`_windows`'s, with those networks' false proposals and finds: `mined` if
+    given, `_first_finds`' otherwise)."""
+    miner = FaceFinder(finder.proposal, finder.refine, MINE_PROPOSAL, MINE_FACE)
+    backgrounds, empty, real = _windows(sources.photos, sources.scenes, sources.textures,
+                                        VERIFY_WINDOW, VERIFY_CONTEXT, (200, 30, 30), rng)
+    mined = mined or _first_finds(finder, sources)
+    empty.update({name: list(banks) for name, banks in mined.items()})
     return miner, backgrounds, empty, real
 
 
-def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0) -> FaceFinder:
+def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0,
+                 mined: dict[str, list[torch.Tensor]] | None = None) -> FaceFinder:
     """The last check, trained on faces at the model's size against what the finder's first
-    two networks propose and find where there is no face; then on the whole finder's false
-    finds. Its own random numbers, so that it can be trained again on a finished finder."""
+    two networks propose and find where there is no face (`mined`: `_first_finds`'); then on
+    the whole finder's false finds. Its own random numbers, so that it can be trained again on
+    a finished finder."""
     gen = torch.Generator().manual_seed(seed + 1)
     rng = np.random.default_rng([seed, 1])
-    miner, backgrounds, empty, real = _last_windows(finder, sources, rng)
+    miner, backgrounds, empty, real = _last_windows(finder, sources, rng, mined)
     size, context = VERIFY_WINDOW, VERIFY_CONTEXT
     with torch.random.fork_rng():  # its first weights, whatever ran before
         torch.manual_seed(seed + 1)
@@ -365,36 +275,29 @@ def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0) -> FaceFin
                       finder.face_threshold, verify)
 
 
-def train_lite(finder: FaceFinder, sources: Sources, seed: int = 0) -> LiteCheck:
-    """The fourth check: ImageNet's filters (`LiteCheck.from_imagenet`) and a linear read-out of
-    their mean, learned from the last check's kind of windows (faces at the model's size
-    against what the finder's first two networks propose and find where there is no face). Its
-    own random numbers, so that it can be trained again on a finished finder."""
+def train_lite(finder: FaceFinder, sources: Sources, seed: int = 0,
+               mined: dict[str, list[torch.Tensor]] | None = None) -> LiteCheck:
+    """The fourth check: ImageNet's filters (`LiteCheck.from_imagenet`) and a read-out of their
+    means, learned from the last check's kind of windows (faces at the model's size against
+    what the finder's first two networks propose and find where there is no face). Its own
+    random numbers, so that it can be trained again on a finished finder."""
     began = time.perf_counter()
     gen = torch.Generator().manual_seed(seed + 3)
     rng = np.random.default_rng([seed, 3])
-    _, backgrounds, empty, real = _last_windows(finder, sources, rng)
-    check, pixels = LiteCheck.from_imagenet(), to_float(sources.faces)
-    features, labels = [], []
+    _, backgrounds, empty, real = _last_windows(finder, sources, rng, mined)
+    with torch.random.fork_rng():  # its read-out's first weights, whatever ran before
+        torch.manual_seed(seed + 3)
+        check = LiteCheck.from_imagenet()
+    pixels, features, labels = to_float(sources.faces), [], []
     with torch.no_grad():
         for _ in range(LITE_BATCHES):
-            images, label, known, *_ = _batch(pixels, backgrounds, real, empty, VERIFY_WINDOW,
+            images, label, known, *_ = draw_batch(pixels, backgrounds, real, empty, VERIFY_WINDOW,
                                               VERIFY_CONTEXT, gen, COARSE)
             features.append(check.features(images[known]))
             labels.append(label[known])
     log.info("%d windows seen through ImageNet's filters (%.0f s)", sum(map(len, labels)),
              time.perf_counter() - began)
-    x, y = torch.cat(features), torch.cat(labels)
-    with torch.random.fork_rng():  # its first weights, whatever ran before
-        torch.manual_seed(seed + 3)
-        check.head.reset_parameters()
-    optimizer = torch.optim.AdamW(check.head.parameters(), lr=1e-3, weight_decay=1e-3)
-    for _ in range(LITE_EPOCHS):
-        for rows in torch.randperm(len(x), generator=gen).split(256):
-            loss = F.binary_cross_entropy_with_logits(check.head(x[rows])[:, 0], y[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    log.info("LiteCheck: %d passes, loss %.4f (%.0f s)", LITE_EPOCHS, loss.item(),
+    loss = fit_readout(check.head, torch.cat(features), torch.cat(labels), LITE_EPOCHS, gen)
+    log.info("LiteCheck: %d passes, loss %.4f (%.0f s)", LITE_EPOCHS, loss,
              time.perf_counter() - began)
     return check.eval()
