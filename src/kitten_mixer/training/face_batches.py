@@ -32,7 +32,7 @@ EMPTY_SHARES = {"photos": 0.3, "scenes": 0.1, "textures": 0.15, "mined": 0.3,
                 "mined pictures": 0.15}
 
 
-def split_counts(total: int, shares: list[float], gen: torch.Generator) -> list[int]:
+def _counts(total: int, shares: list[float], gen: torch.Generator) -> list[int]:
     """`total` split by `shares` (which need not sum to 1), the remainder drawn at random."""
     weights = torch.tensor(shares, dtype=torch.float64)
     exact = weights / weights.sum() * total
@@ -49,14 +49,14 @@ def _pick(bank: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 def draw_batch(faces: torch.Tensor, backgrounds: torch.Tensor, real: list[FaceWindows],
-           empty: dict[str, list[torch.Tensor]], size: int, context: float,
-           gen: torch.Generator, coarse: float = 0.0):
+               empty: dict[str, list[torch.Tensor]], size: int, context: float,
+               gen: torch.Generator, coarse: float = 0.0):
     """Half windows with faces (pasted, or from the labelled and synthetic photos), half
     without (from the empty banks by their shares)."""
     half = BATCH // 2
     real = [bank for bank in real if len(bank)]
     shares = [PASTED] + [(1 - PASTED) / len(real)] * len(real) if real else [1.0]
-    counts = split_counts(half, shares, gen)
+    counts = _counts(half, shares, gen)
     images, targets, iou = paste_faces(faces, backgrounds, counts[0], size, context, gen)
     images, targets, iou = [images], [targets], [iou]
     for bank, n in zip(real, counts[1:]):
@@ -67,7 +67,7 @@ def draw_batch(faces: torch.Tensor, backgrounds: torch.Tensor, real: list[FaceWi
     images, targets, iou = torch.cat(images), torch.cat(targets), torch.cat(iou)
     banks = [(bank, EMPTY_SHARES[name] / len(parts)) for name, parts in empty.items()
              for bank in parts if len(bank)]
-    counts = split_counts(half, [share for _, share in banks], gen)
+    counts = _counts(half, [share for _, share in banks], gen)
     nothing = _mirrored(to_float(torch.cat([_pick(bank, n, gen)
                                           for (bank, _), n in zip(banks, counts)])), gen)
     images = jitter(torch.cat([images, nothing]), gen, coarse)

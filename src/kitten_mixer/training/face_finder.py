@@ -229,25 +229,28 @@ def _as_saved(finder: FaceFinder) -> FaceFinder:
     return finder
 
 
+def _miner(finder: FaceFinder) -> FaceFinder:
+    """The finder's first two networks at their mining thresholds."""
+    return FaceFinder(finder.proposal, finder.refine, MINE_PROPOSAL, MINE_FACE)
+
+
 def _first_finds(finder: FaceFinder, sources: Sources) -> dict[str, list[torch.Tensor]]:
     """The first two networks' false proposals and finds (at their mining thresholds) at the
     last checks' size, on the photos and on the pictures: mined once for both last checks."""
-    miner = FaceFinder(finder.proposal, finder.refine, MINE_PROPOSAL, MINE_FACE)
+    miner = _miner(finder)
     return {name: _mine_both(miner, photos, VERIFY_WINDOW, VERIFY_CONTEXT)
             for name, photos in (("mined", sources.minable), ("mined pictures", sources.textures))}
 
 
 def _last_windows(finder: FaceFinder, sources: Sources, rng: np.random.Generator,
                   mined: dict[str, list[torch.Tensor]] | None = None):
-    """The first two networks at their mining thresholds, and the windows the last two checks
-    learn from (`_windows`'s, with those networks' false proposals and finds: `mined` if
-    given, `_first_finds`' otherwise)."""
-    miner = FaceFinder(finder.proposal, finder.refine, MINE_PROPOSAL, MINE_FACE)
+    """The windows the last two checks learn from (`_windows`'s, with the first two networks'
+    false proposals and finds: `mined` if given, `_first_finds`' otherwise)."""
     backgrounds, empty, real = _windows(sources.photos, sources.scenes, sources.textures,
                                         VERIFY_WINDOW, VERIFY_CONTEXT, (200, 30, 30), rng)
     mined = mined or _first_finds(finder, sources)
     empty.update({name: list(banks) for name, banks in mined.items()})
-    return miner, backgrounds, empty, real
+    return backgrounds, empty, real
 
 
 def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0,
@@ -258,7 +261,7 @@ def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0,
     a finished finder."""
     gen = torch.Generator().manual_seed(seed + 1)
     rng = np.random.default_rng([seed, 1])
-    miner, backgrounds, empty, real = _last_windows(finder, sources, rng, mined)
+    backgrounds, empty, real = _last_windows(finder, sources, rng, mined)
     size, context = VERIFY_WINDOW, VERIFY_CONTEXT
     with torch.random.fork_rng():  # its first weights, whatever ran before
         torch.manual_seed(seed + 1)
@@ -266,6 +269,7 @@ def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0,
     pixels = to_float(sources.faces)
     fit(verify, VERIFY_STEPS[0], pixels, backgrounds, real, empty, size, context, gen,
         coarse=COARSE)
+    miner = _miner(finder)
     miner.verify, miner.verify_threshold = verify, MINE_VERIFY
     empty["mined"].append(_mine_all(miner, sources.minable, size, context, whole=True))
     empty["mined pictures"].append(_mine_all(miner, sources.textures, size, context, True))
@@ -284,15 +288,15 @@ def train_lite(finder: FaceFinder, sources: Sources, seed: int = 0,
     began = time.perf_counter()
     gen = torch.Generator().manual_seed(seed + 3)
     rng = np.random.default_rng([seed, 3])
-    _, backgrounds, empty, real = _last_windows(finder, sources, rng, mined)
+    backgrounds, empty, real = _last_windows(finder, sources, rng, mined)
     with torch.random.fork_rng():  # its read-out's first weights, whatever ran before
         torch.manual_seed(seed + 3)
         check = LiteCheck.from_imagenet()
     pixels, features, labels = to_float(sources.faces), [], []
     with torch.no_grad():
         for _ in range(LITE_BATCHES):
-            images, label, known, *_ = draw_batch(pixels, backgrounds, real, empty, VERIFY_WINDOW,
-                                              VERIFY_CONTEXT, gen, COARSE)
+            images, label, known, *_ = draw_batch(pixels, backgrounds, real, empty,
+                                                  VERIFY_WINDOW, VERIFY_CONTEXT, gen, COARSE)
             features.append(check.features(images[known]))
             labels.append(label[known])
     log.info("%d windows seen through ImageNet's filters (%.0f s)", sum(map(len, labels)),
