@@ -28,7 +28,7 @@ from kitten_mixer.errors import ModelFileError, PhotoError
 from kitten_mixer.faces import Box, crop_face, face_or_centre, find_cat_faces
 from kitten_mixer.faces.box import face_square, square_box
 from kitten_mixer.faces.learned import WEIGHTS, FaceFinder
-from kitten_mixer.faces.networks import LiteCheck, VerifyNet
+from kitten_mixer.faces.networks import LiteCheck, LiteRefine, VerifyNet
 from kitten_mixer.images import centre_crop, open_photo
 from kitten_mixer.mixer import NoFaceFound
 from kitten_mixer.storage import read_tensors, write_tensors
@@ -428,6 +428,48 @@ def test_the_fourth_check_keeps_or_drops_what_the_others_find(scene, tmp_path):
     assert again.find(scene) == []
 
 
+def test_the_checking_networks_twin_shares_its_say_in_every_check(scene, tmp_path):
+    """With the twin on ImageNet's filters, a square's check is the mean of the two networks'
+    face logits (where the checking network does not rule it out); a twin sure there is no face
+    drops every face, and the twin is saved."""
+    from kitten_mixer.faces.learned import TWIN_GATE, windows
+    from kitten_mixer.faces.networks import REFINE_CONTEXT, REFINE_WINDOW
+    scene = scene[0]
+    finder = FaceFinder.load()
+    assert finder.refine_lite is not None and finder.find(scene)
+    squares = finder.propose(scene)[0]
+    seen = windows(scene, squares, REFINE_WINDOW, REFINE_CONTEXT)
+    with torch.no_grad():
+        own = finder.refine(seen)[:, 0]
+        mean = (own + finder.refine_lite(seen)[:, 0]) / 2
+    asked = own >= TWIN_GATE
+    assert asked.any() and not asked.all()
+    expected = torch.sigmoid(torch.where(asked, mean, own)).numpy()
+    assert np.allclose(finder.check(scene, squares)[1], expected, atol=1e-5)
+    alone = FaceFinder(finder.proposal, finder.refine)
+    assert not np.allclose(alone.check(scene, squares)[1], finder.check(scene, squares)[1])
+    doubter = LiteRefine()
+    torch.nn.init.zeros_(doubter.head[-1].weight)
+    torch.nn.init.constant_(doubter.head[-1].bias, -40.0)
+    finder.refine_lite = doubter
+    assert finder.find(scene) == []
+    saved = tmp_path / "twin.safetensors"
+    finder.save(saved)
+    again = FaceFinder.load(saved)
+    assert again.refine_lite is not None and again.find(scene) == []
+
+
+def test_the_twin_learns_only_its_head_over_the_fourth_checks_filters():
+    """The twin and the fourth check look through the same ImageNet filters, frozen; the
+    twin's head reads a 48-pixel window as the checking network does."""
+    twin, check = LiteRefine.from_imagenet(), LiteCheck.from_imagenet()
+    filters = {k: v for k, v in twin.state_dict().items() if not k.startswith("head.")}
+    assert filters and all(torch.equal(v, check.state_dict()[k]) for k, v in filters.items())
+    learned = [name for name, value in twin.named_parameters() if value.requires_grad]
+    assert learned and all(name.startswith("head.") for name in learned)
+    assert twin(torch.rand(2, 3, 48, 48)).shape == (2, 6)
+
+
 def test_the_fourth_checks_read_out_learns_from_features_of_any_scale():
     """The read-out learns from standardised features and folds the standardisation into its
     first layer: it then reads raw features whose scales differ a thousandfold."""
@@ -527,7 +569,7 @@ def test_finds_the_hand_labelled_faces(photo_set):
     assert first_right / first_tried >= MIN_FIRST_RIGHT[photo_set]
 
 
-@pytest.mark.slow  # trains the four networks for a few steps, and the last two again
+@pytest.mark.slow  # trains the five networks for a few steps, and the last three again
 def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
     from conftest import write_photos, zip_folder
 
@@ -555,6 +597,7 @@ def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
     assert out.stat().st_size < 2_000_000
     assert finder.verify is not None and 0 < finder.verify_threshold < 1
     assert finder.lite is not None and 0 < finder.lite_threshold < 1
+    assert finder.refine_lite is not None
     assert isinstance(finder.find(backdrop()), list)
     # The last check trained again on the saved networks, whatever the random state before:
     # the saved weights, so that a finished finder's last check can be trained anew.
@@ -567,6 +610,9 @@ def test_train_finder_writes_a_finder_that_loads(tmp_path, monkeypatch):
         lite = training.train_lite(FaceFinder(finder.proposal, finder.refine), sources)
         assert all(torch.equal(value.half(), finder.lite.state_dict()[key].half())
                    for key, value in lite.state_dict().items())
+        twin = training.train_refine_lite(FaceFinder(finder.proposal, finder.refine), sources)
+        assert all(torch.equal(value.half(), finder.refine_lite.state_dict()[key].half())
+                   for key, value in twin.state_dict().items())
 
 
 # One crop path: the library, the command line and the app crop a photo the same way.

@@ -1,6 +1,7 @@
 """The finder's small networks: one proposes face squares all over a photo, one checks each
-proposal and refines its square, one looks at each face found at the model's own size, and one
-reads what ImageNet-trained filters see there."""
+proposal and refines its square (with a twin that checks it through ImageNet-trained filters),
+one looks at each face found at the model's own size, and one reads what the ImageNet-trained
+filters see there."""
 
 from __future__ import annotations
 
@@ -121,7 +122,47 @@ class _Inverted(nn.Module):
         return x + y if self.skip else y
 
 
-class LiteCheck(nn.Module):
+class _LiteFilters(nn.Module):
+    """EfficientNet-Lite1's first three stages: `from_imagenet` gives them their ImageNet
+    weights, which then stay as they are; the networks built on them learn only a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, LITE_STEM, 3, 2)
+        self.blocks = nn.Sequential(*(_Inverted(*block) for block in LITE_BLOCKS))
+
+    @classmethod
+    def from_imagenet(cls):
+        """This network with EfficientNet-Lite1's filters, their ImageNet weights and batch
+        norms folded in, rounded as the finder's weights are saved (16-bit floats) and frozen;
+        its head is not trained yet. Needs the weights' package (the `train` extra)."""
+        from kitten_mixer.imagenet import imagenet_network
+
+        lite, net = imagenet_network("lite1"), cls()
+        with torch.no_grad():
+            _fold(lite._conv_stem, lite._bn0, net.stem)
+            for ours, theirs in zip(net.blocks, lite._blocks):
+                if ours.expand is not None:
+                    _fold(theirs._expand_conv, theirs._bn0, ours.expand)
+                _fold(theirs._depthwise_conv, theirs._bn1, ours.depthwise)
+                _fold(theirs._project_conv, theirs._bn2, ours.project)
+            for value in net.state_dict().values():
+                value.copy_(value.half().float())
+        for value in [*net.stem.parameters(), *net.blocks.parameters()]:
+            value.requires_grad_(False)
+        return net.eval()
+
+    def maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Images in [0, 1], [N, 3, H, W] -> the maps after each block."""
+        x = F.relu6(self.stem(_same(x * 2 - 1, 3, 2)))
+        out = []
+        for block in self.blocks:
+            x = block(x)
+            out.append(x)
+        return out
+
+
+class LiteCheck(_LiteFilters):
     """For one face found, seen as its crop square at 64 pixels: a face logit from the means of
     what ImageNet-trained filters (EfficientNet-Lite1's first three stages) see in it at three
     depths, read out by a small perceptron. The filters learned from a million photos of every
@@ -129,45 +170,40 @@ class LiteCheck(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = nn.Conv2d(3, LITE_STEM, 3, 2)
-        self.blocks = nn.Sequential(*(_Inverted(*block) for block in LITE_BLOCKS))
         width = sum(LITE_BLOCKS[tap][-1] for tap in LITE_TAPS)
         self.head = nn.Sequential(nn.Linear(width, LITE_HIDDEN), nn.ReLU(),
                                   nn.Linear(LITE_HIDDEN, 1))
 
-    @classmethod
-    def from_imagenet(cls) -> LiteCheck:
-        """A check whose filters are EfficientNet-Lite1's, with their ImageNet weights and batch
-        norms folded in, rounded as the finder's weights are saved (16-bit floats); its read-out
-        is not trained yet. Needs the weights' package (the `train` extra)."""
-        from kitten_mixer.imagenet import imagenet_network
-
-        lite, check = imagenet_network("lite1"), cls()
-        with torch.no_grad():
-            _fold(lite._conv_stem, lite._bn0, check.stem)
-            for ours, theirs in zip(check.blocks, lite._blocks):
-                if ours.expand is not None:
-                    _fold(theirs._expand_conv, theirs._bn0, ours.expand)
-                _fold(theirs._depthwise_conv, theirs._bn1, ours.depthwise)
-                _fold(theirs._project_conv, theirs._bn2, ours.project)
-            for value in check.state_dict().values():
-                value.copy_(value.half().float())
-        return check.eval()
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], [N, 3, H, W] -> the mean maps after each tapped block, side by side,
         [N, 88]."""
-        x = F.relu6(self.stem(_same(x * 2 - 1, 3, 2)))
-        means = []
-        for index, block in enumerate(self.blocks):
-            x = block(x)
-            if index in LITE_TAPS:
-                means.append(x.mean(dim=(2, 3)))
-        return torch.cat(means, dim=1)
+        maps = self.maps(x)
+        return torch.cat([maps[tap].mean(dim=(2, 3)) for tap in LITE_TAPS], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], [N, 3, 64, 64] -> [N, 1]."""
         return self.head(self.features(x))
+
+
+class LiteRefine(_LiteFilters):
+    """The checking network's twin on ImageNet's filters: for one proposed square seen as
+    `RefineNet` sees it (48 pixels, a little context), a face logit, the square's correction and
+    the head's tilt, from the maps after blocks 3 (pooled to 6x6) and 6 (6x6) through a small
+    convolutional head. The finder averages its face logit with the checking network's: two
+    networks that learned from the same windows through different filters, which doubt
+    different things."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        width = LITE_BLOCKS[3][-1] + LITE_BLOCKS[6][-1]
+        self.head = nn.Sequential(nn.Conv2d(width, 96, 3), nn.ReLU(inplace=True), nn.Flatten(),
+                                  nn.Linear(96 * 4 * 4, 192), nn.ReLU(inplace=True),
+                                  nn.Linear(192, 6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1], [N, 3, 48, 48] -> [N, 6], as `RefineNet`'s."""
+        maps = self.maps(x)
+        return self.head(torch.cat([F.avg_pool2d(maps[3], 2), maps[6]], dim=1))
 
 
 def _fold(conv: nn.Conv2d, norm: nn.BatchNorm2d, into: nn.Conv2d) -> None:

@@ -26,6 +26,7 @@ from kitten_mixer.faces.networks import (
     VERIFY_CONTEXT,
     VERIFY_WINDOW,
     LiteCheck,
+    LiteRefine,
     ProposalNet,
     RefineNet,
     VerifyNet,
@@ -181,6 +182,7 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
     mined = _first_finds(finder, sources)
     finder = train_verify(finder, sources, seed, mined)
     finder.lite = train_lite(finder, sources, seed, mined)
+    finder.refine_lite = train_refine_lite(finder, sources, seed)
     noise_check(finder, np.random.default_rng([seed, 2]))
     finder.save(out)
     log.info("saved %s (%.0f s in all)", out, time.perf_counter() - began)
@@ -204,18 +206,39 @@ def train_checks(sources: Sources, gen: torch.Generator, rng: np.random.Generato
     fit(proposal, PROPOSAL_STEPS[1], small, backgrounds, real, empty, size, context, gen,
         lr=5e-4)
 
-    size, context, pixels = REFINE_WINDOW, REFINE_CONTEXT, to_float(faces)
-    backgrounds, empty, real = _windows(photos, scenes, textures, size, context, (200, 30, 30),
-                                        rng)
-    empty["mined"] = [_mine_all(finder, minable, size, context, whole=False)]
-    empty["mined pictures"] = [_mine_all(finder, textures, size, context, whole=False)]
+    _train_refine(finder, sources, gen, rng)
+    return FaceFinder(proposal, refine)
+
+
+def _train_refine(finder: FaceFinder, sources: Sources, gen: torch.Generator,
+                  rng: np.random.Generator) -> None:
+    """`finder.refine` trained on the proposals' false finds, then twice also on the whole
+    finder's (`finder` at the mining thresholds)."""
+    size, context, pixels = REFINE_WINDOW, REFINE_CONTEXT, to_float(sources.faces)
+    backgrounds, empty, real = _windows(sources.photos, sources.scenes, sources.textures, size,
+                                        context, (200, 30, 30), rng)
+    for name, photos in (("mined", sources.minable), ("mined pictures", sources.textures)):
+        empty[name] = [_mine_all(finder, photos, size, context, whole=False)]
     for stage, steps in enumerate(REFINE_STEPS):
         if stage:  # the whole finder's false finds so far
-            empty["mined"].append(_mine_all(finder, minable, size, context, whole=True))
-            empty["mined pictures"].append(_mine_all(finder, textures, size, context, True))
-        fit(refine, steps, pixels, backgrounds, real, empty, size, context, gen,
+            for name, photos in (("mined", sources.minable),
+                                 ("mined pictures", sources.textures)):
+                empty[name].append(_mine_all(finder, photos, size, context, whole=True))
+        fit(finder.refine, steps, pixels, backgrounds, real, empty, size, context, gen,
             lr=5e-4 if stage else 2e-3)
-    return FaceFinder(proposal, refine)
+
+
+def train_refine_lite(finder: FaceFinder, sources: Sources, seed: int = 0) -> LiteRefine:
+    """The checking network's twin on ImageNet's filters (`LiteRefine`), trained as the checking
+    network is, on the finder's proposals, with only its head learned. Its own random numbers,
+    so that it can be trained again on a finished finder."""
+    gen = torch.Generator().manual_seed(seed + 4)
+    rng = np.random.default_rng([seed, 4])
+    with torch.random.fork_rng():  # its head's first weights, whatever ran before
+        torch.manual_seed(seed + 4)
+        twin = LiteRefine.from_imagenet()
+    _train_refine(FaceFinder(finder.proposal, twin, MINE_PROPOSAL, MINE_FACE), sources, gen, rng)
+    return twin.eval()
 
 
 def _as_saved(finder: FaceFinder) -> FaceFinder:
