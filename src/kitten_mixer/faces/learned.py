@@ -57,8 +57,9 @@ FACE_INSIDE = 0.6
 # measured by a finder trained on the other), with noise pictures of a seed the benchmark does
 # not use (11): see docs/faces.md. With the checking network's twin the face threshold matters
 # little (0.5 to 0.7 find the same faces there; 0.7 leaves the fewest false boxes); the last
-# check at 0.5 refuses the noise pictures the twin lets through (1 of 1,000 instead of 2-3),
-# and the fourth at 0.5 keeps one more home face than at 0.7 (68 of 75, the others 47 of 48).
+# check at 0.5 instead of 0.3 refuses one more noise picture there at no face, and the fourth
+# at 0.5 instead of 0.7 keeps one more home face (68 of 75; the others 47 of 48) for one more
+# noise picture (1 of 1,000).
 PROPOSAL_THRESHOLD = 0.3
 # The twin is asked about the squares the checking network gives at least this logit (a chance
 # of 0.018): three in five of the proposals are below, and of the 8,412 proposals of the
@@ -75,7 +76,7 @@ class FaceFinder:
     checking network's twin (`refine_lite`) and the last two checks (`verify` at 64 pixels,
     `lite` with ImageNet's filters) are optional: finders saved before they existed have none."""
 
-    def __init__(self, proposal: ProposalNet, refine: RefineNet | LiteRefine,
+    def __init__(self, proposal: ProposalNet, refine: RefineNet,
                  proposal_threshold: float = PROPOSAL_THRESHOLD,
                  face_threshold: float = FACE_THRESHOLD, verify: VerifyNet | None = None,
                  verify_threshold: float = VERIFY_THRESHOLD, lite: LiteCheck | None = None,
