@@ -170,7 +170,7 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
     Faces come from the training and validation faces of `cats_zip` (tight 64x64 crops; its
     test split is left for measuring); real faces, photos without faces and the finder's false
     finds from the photos of `photos_zip` named in `boxes_json` (and no other photo: keep the
-    test photos out of it); the rest is made in code. About an hour on one thread of a shared
+    test photos out of it); the rest is made in code. About two hours on one thread of a shared
     2-core CPU (docs/faces.md); the shipped weights are seed 0's.
     """
     began = time.perf_counter()
