@@ -90,6 +90,9 @@ LITE_BLOCKS = ((1, 3, 1, 32, 16), (6, 3, 2, 16, 24), (6, 3, 1, 24, 24), (6, 3, 1
 # then texture, then parts), through a hidden layer of this width.
 LITE_TAPS = (1, 3, 6)
 LITE_HIDDEN = 64
+# The checking network's twin reads the maps after these blocks (at 12 and 6 pixels of its
+# 48-pixel window), the first pooled to the second's size.
+TWIN_TAPS = (3, 6)
 
 
 def _same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
@@ -195,7 +198,7 @@ class LiteRefine(_LiteFilters):
 
     def __init__(self) -> None:
         super().__init__()
-        width = LITE_BLOCKS[3][-1] + LITE_BLOCKS[6][-1]
+        width = sum(LITE_BLOCKS[tap][-1] for tap in TWIN_TAPS)
         self.head = nn.Sequential(nn.Conv2d(width, 96, 3), nn.ReLU(inplace=True), nn.Flatten(),
                                   nn.Linear(96 * 4 * 4, 192), nn.ReLU(inplace=True),
                                   nn.Linear(192, 6))
@@ -203,7 +206,8 @@ class LiteRefine(_LiteFilters):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], [N, 3, 48, 48] -> [N, 6], as `RefineNet`'s."""
         maps = self.maps(x)
-        return self.head(torch.cat([F.avg_pool2d(maps[3], 2), maps[6]], dim=1))
+        fine, coarse = (maps[tap] for tap in TWIN_TAPS)
+        return self.head(torch.cat([F.avg_pool2d(fine, 2), coarse], dim=1))
 
 
 def _fold(conv: nn.Conv2d, norm: nn.BatchNorm2d, into: nn.Conv2d) -> None:

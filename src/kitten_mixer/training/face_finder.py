@@ -192,7 +192,7 @@ def train_finder(cats_zip: str | os.PathLike, photos_zip: str | os.PathLike,
 def train_checks(sources: Sources, gen: torch.Generator, rng: np.random.Generator
                  ) -> FaceFinder:
     """The proposal network and the check, trained in turn, each also on its own false finds."""
-    faces, photos, scenes, textures, minable = sources
+    faces, photos, scenes, textures, _ = sources
     # The proposals see faces about 24 pixels wide: shrink them first, as the pyramid does.
     small = F.interpolate(to_float(faces), size=32, mode="bilinear", antialias=True)
     proposal, refine = ProposalNet(), RefineNet()
@@ -201,13 +201,18 @@ def train_checks(sources: Sources, gen: torch.Generator, rng: np.random.Generato
     backgrounds, empty, real = _windows(photos, scenes, textures, size, context, (700, 100, 80),
                                         rng)
     fit(proposal, PROPOSAL_STEPS[0], small, backgrounds, real, empty, size, context, gen)
-    empty["mined"] = [_mine_all(finder, minable, size, context, whole=False)]
-    empty["mined pictures"] = [_mine_all(finder, textures, size, context, whole=False)]
+    for name, mined_on in _mined_on(sources):
+        empty[name] = [_mine_all(finder, mined_on, size, context, whole=False)]
     fit(proposal, PROPOSAL_STEPS[1], small, backgrounds, real, empty, size, context, gen,
         lr=5e-4)
 
     _train_refine(finder, sources, gen, rng)
     return FaceFinder(proposal, refine)
+
+
+def _mined_on(sources: Sources) -> tuple[tuple[str, Photos], ...]:
+    """The photos false finds are mined on, by the names of their banks of windows."""
+    return ("mined", sources.minable), ("mined pictures", sources.textures)
 
 
 def _train_refine(finder: FaceFinder, sources: Sources, gen: torch.Generator,
@@ -217,12 +222,11 @@ def _train_refine(finder: FaceFinder, sources: Sources, gen: torch.Generator,
     size, context, pixels = REFINE_WINDOW, REFINE_CONTEXT, to_float(sources.faces)
     backgrounds, empty, real = _windows(sources.photos, sources.scenes, sources.textures, size,
                                         context, (200, 30, 30), rng)
-    for name, photos in (("mined", sources.minable), ("mined pictures", sources.textures)):
+    for name, photos in _mined_on(sources):
         empty[name] = [_mine_all(finder, photos, size, context, whole=False)]
     for stage, steps in enumerate(REFINE_STEPS):
         if stage:  # the whole finder's false finds so far
-            for name, photos in (("mined", sources.minable),
-                                 ("mined pictures", sources.textures)):
+            for name, photos in _mined_on(sources):
                 empty[name].append(_mine_all(finder, photos, size, context, whole=True))
         fit(finder.refine, steps, pixels, backgrounds, real, empty, size, context, gen,
             lr=5e-4 if stage else 2e-3)
@@ -262,7 +266,7 @@ def _first_finds(finder: FaceFinder, sources: Sources) -> dict[str, list[torch.T
     last checks' size, on the photos and on the pictures: mined once for both last checks."""
     miner = _miner(finder)
     return {name: _mine_both(miner, photos, VERIFY_WINDOW, VERIFY_CONTEXT)
-            for name, photos in (("mined", sources.minable), ("mined pictures", sources.textures))}
+            for name, photos in _mined_on(sources)}
 
 
 def _last_windows(finder: FaceFinder, sources: Sources, rng: np.random.Generator,
@@ -294,8 +298,8 @@ def train_verify(finder: FaceFinder, sources: Sources, seed: int = 0,
         coarse=COARSE)
     miner = _miner(finder)
     miner.verify, miner.verify_threshold = verify, MINE_VERIFY
-    empty["mined"].append(_mine_all(miner, sources.minable, size, context, whole=True))
-    empty["mined pictures"].append(_mine_all(miner, sources.textures, size, context, True))
+    for name, photos in _mined_on(sources):
+        empty[name].append(_mine_all(miner, photos, size, context, whole=True))
     fit(verify, VERIFY_STEPS[1], pixels, backgrounds, real, empty, size, context, gen,
         lr=5e-4, coarse=COARSE)
     return FaceFinder(finder.proposal, finder.refine, finder.proposal_threshold,
