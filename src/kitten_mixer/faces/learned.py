@@ -58,8 +58,8 @@ FACE_INSIDE = 0.6
 # not use (11): see docs/faces.md. With the checking network's twin the face threshold matters
 # little (0.5 to 0.7 find the same faces there; 0.7 leaves the fewest false boxes); the last
 # check at 0.5 instead of 0.3 refuses one more noise picture there at no face, and the fourth
-# at 0.5 instead of 0.7 keeps one more home face (68 of 75; the others 47 of 48) for one more
-# noise picture (1 of 1,000).
+# at 0.5 instead of 0.7 keeps one more home face (68 of 75 with the first twins tried, 65 to 68
+# over five twins' training draws; the others 47 of 48) for one more noise picture (1 of 1,000).
 PROPOSAL_THRESHOLD = 0.3
 # The twin is asked about the squares the checking network gives at least this logit (a chance
 # of 0.018): three in five of the proposals are below, and of the 8,412 proposals of the
