@@ -117,3 +117,17 @@ def test_export_from_sqlite_import_into_postgresql_and_back(filled, tmp_path, ca
     _, from_sqlite, _ = run(capsys, "kittens", "list", "--data-dir", str(folder))
     _, from_postgres, _ = run(capsys, "kittens", "list", "--db", url)
     assert from_postgres == from_sqlite
+
+
+def test_new_ids_never_look_like_options_and_old_ones_go_after_a_double_dash(filled, capsys):
+    """An id starting with "-" would be read as an option by the command line: none is drawn
+    (1 in 64 would be, 4,000 draws), and one kept before goes after "--"."""
+    from kitten_mixer.store.records import is_id, new_id
+    ids = [new_id() for _ in range(4000)]
+    assert all(is_id(i) and not i.startswith("-") for i in ids)
+    assert any("-" in i for i in ids)  # "-" still appears inside ids
+    folder, (a, _, _) = filled
+    status, out, err = run(capsys, "kittens", "remove", "--data-dir", str(folder), "--", a,
+                           "-NoSuchKitten000")
+    assert status == 1 and out == f"removed {a}\n"
+    assert err == "kitten-mixer: -NoSuchKitten000: no such kitten\n"

@@ -67,7 +67,9 @@ def add_kittens_command(commands: argparse._SubParsersAction) -> None:
     r = actions.add_parser("remove", parents=[where], help="delete kittens, whoever kept them",
                            description="Delete kittens by id, whoever kept them: take a public "
                            "kitten down. Their children keep their rows.")
-    r.add_argument("ids", nargs="+", metavar="ID")
+    r.add_argument("ids", nargs="+", metavar="ID",
+                   help="kitten ids (an id kept before ids stopped starting with '-' goes "
+                   "after '--')")
     r.set_defaults(handler=_remove)
 
 

@@ -99,8 +99,11 @@ class Record:
 
 
 def new_id() -> str:
-    """A kitten's id: 12 random bytes from the system's secure source, URL-safe base64."""
-    return secrets.token_urlsafe(12)
+    """A kitten's id: 12 random bytes from the system's secure source, URL-safe base64, drawn
+    again when it starts with "-" (1 in 64), which a command line would read as an option."""
+    while (kitten_id := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return kitten_id
 
 
 def is_id(text: Any) -> bool:
