@@ -11,7 +11,8 @@ the test photos is measured like the model's. Two midpoints, two answers:
   features    the photo nearest to the mean of the parents' Lite0 features (what the
               yardstick itself sees as between them)
   codes       the photo whose code (posterior mean of MODEL) is nearest to the pair's 50/50
-              arc mix: the model's own in-between, drawn as a real cat
+              arc mix (about the model's centre, as its morphs bend): the model's own
+              in-between, drawn as a real cat
 
 beside the floor of KID itself (500 random train photos: 0 but for sampling), the parents
 (one of them, at random: real and as varied as the photos) and the pixel blend of the two
@@ -62,7 +63,7 @@ def main() -> None:
     with torch.no_grad():
         means = mixer.posterior(test)[0]
         pool_means = torch.cat([mixer.posterior(chunk)[0] for chunk in pool.split(512)])
-        midpoints = arc_codes(means, pairs)
+        midpoints = arc_codes(means, pairs, mixer.centre)
         model_mixes = mixer.decode_tensor(midpoints).float().clamp(0, 1)
     either = torch.where(torch.rand(MIXES, generator=torch.Generator().manual_seed(0)) < 0.5,
                          a, b)

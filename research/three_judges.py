@@ -21,6 +21,10 @@ features rather than draw cats. For each model this prints, on the test split of
                           texture into every face, wherever the cat, scores far above 1
   smoothness              largest over mean step of arc morphs (1 is even)
 
+The arcs bend about the model's centre of real cats' codes (`KittenMixer.centre`, the genes'
+mean), as the package's morphs do; --origin bends them about the origin, as every morph did
+before the centre (the rows of docs/results.md measured before it).
+
 and, with --figure, writes a picture of 16 reconstructions and 8 arc morphs of test faces at
 4x zoom, one column block per model (no photo in it: they are not ours to publish).
 
@@ -85,18 +89,23 @@ def fixed_texture(photos: torch.Tensor, images: torch.Tensor) -> float:
                  / mean_detail(photos).square().mean().sqrt())
 
 
-def arc_codes(means: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
-    """The 50/50 arc mix of each pair's codes: [len(pairs), D]."""
-    return torch.cat([latent_path(means[a], means[b], [0.5], "slerp") for a, b in pairs])
+def arc_codes(means: torch.Tensor, pairs: list[tuple[int, int]],
+              centre: torch.Tensor | None = None) -> torch.Tensor:
+    """The 50/50 arc mix (about `centre`; None: the origin) of each pair's codes:
+    [len(pairs), D]."""
+    return torch.cat([latent_path(means[a], means[b], [0.5], "slerp", centre)
+                      for a, b in pairs])
 
 
-def arc_mixes(mixer: KittenMixer, means: torch.Tensor, count: int, seed: int) -> torch.Tensor:
-    codes = arc_codes(means, random_pairs(count, len(means), seed))
+def arc_mixes(mixer: KittenMixer, means: torch.Tensor, count: int, seed: int,
+              centre: torch.Tensor | None = None) -> torch.Tensor:
+    codes = arc_codes(means, random_pairs(count, len(means), seed), centre)
     return mixer.decode_tensor(codes).float().clamp(0, 1)
 
 
 def critic_aucs(mixer: KittenMixer, train: torch.Tensor, photos: torch.Tensor,
-                rec: torch.Tensor, mixes: torch.Tensor, steps: int) -> list[float]:
+                rec: torch.Tensor, mixes: torch.Tensor, steps: int,
+                centre: torch.Tensor | None) -> list[float]:
     """AUCs of fresh patch critics (critic_probe's: the adversarial stage's, R1, DiffAugment)
     trained on the train split's photos (uint8) against its reconstructions, then against its
     arc mixes, scored on the test photos against `rec` and `mixes` after `steps`. Seeded:
@@ -106,7 +115,7 @@ def critic_aucs(mixer: KittenMixer, train: torch.Tensor, photos: torch.Tensor,
     with torch.no_grad():
         train_means = mixer.posterior(train.float() / 255)[0]
         train_rec = mixer.decode_tensor(train_means).float().clamp(0, 1)
-        train_mixes = arc_mixes(mixer, train_means, len(train), 1)
+        train_mixes = arc_mixes(mixer, train_means, len(train), 1, centre)
     aucs = []
     for fakes, held_fakes in ((train_rec, rec), (train_mixes, mixes)):
         fakes, held_fakes = ((x * 255).round() / 255 for x in (fakes, held_fakes))  # 8 bits
@@ -116,20 +125,21 @@ def critic_aucs(mixer: KittenMixer, train: torch.Tensor, photos: torch.Tensor,
 
 
 def judge(folder: str, data: str, networks: list[str], steps: int,
-          features: dict, real: dict) -> tuple[dict[str, float], list]:
+          features: dict, real: dict, origin: bool = False) -> tuple[dict[str, float], list]:
     mixer = KittenMixer.load(folder)
+    centre = None if origin else mixer.centre
     splits = training_splits(mixer.config, data, (64, 64))
     test, train = splits["test"].images, splits["train"].images
     photos = test.float() / 255
     with torch.no_grad():
         means = mixer.posterior(photos)[0]
         rec = mixer.decode_tensor(means).float().clamp(0, 1)
-        mixes = arc_mixes(mixer, means, MIXES, 0)
+        mixes = arc_mixes(mixer, means, MIXES, 0, centre)
         sampler = sampler_for(mixer)
         kittens = mixer.decode_tensor(sampler.sample(KITTENS, seed=0)).float().clamp(0, 1) \
             if sampler is not None else None
         smooth = [metrics.morph_smoothness(mixer.decode_tensor(
-            latent_path(means[a], means[b], torch.linspace(0, 1, 11), "slerp")))
+            latent_path(means[a], means[b], torch.linspace(0, 1, 11), "slerp", centre)))
             for a, b in random_pairs(MORPHS, len(means), 2)]
     for name in features:
         if name not in real:
@@ -144,7 +154,8 @@ def judge(folder: str, data: str, networks: list[str], steps: int,
                real["lite0"], features["lite0"](kittens))[0] if kittens is not None else None,
            **{f"KID{name[-1]} {what}": kid[name][i] for name in networks
               for i, what in enumerate(("rec", "mix"))},
-           **dict(zip(("AUC rec", "AUC mix"), critic_aucs(mixer, train, photos, rec, mixes, steps)
+           **dict(zip(("AUC rec", "AUC mix"), critic_aucs(mixer, train, photos, rec, mixes, steps,
+                                                           centre)
                                                if steps else (None, None))),
            "stripes rec": stripes(photos, rec), "stripes mix": stripes(photos, mixes),
            "fixed rec": fixed_texture(photos, rec), "fixed mix": fixed_texture(photos, mixes),
@@ -154,7 +165,7 @@ def judge(folder: str, data: str, networks: list[str], steps: int,
     with torch.no_grad():
         for a, b in pairs:
             frames = mixer.decode_tensor(latent_path(means[a], means[b],
-                                                     torch.linspace(0, 1, 8), "slerp"))
+                                                     torch.linspace(0, 1, 8), "slerp", centre))
             pictures += [enlarge(image, 4) for image in tensor_to_images(frames)]
     return row, pictures
 
@@ -169,6 +180,8 @@ def main() -> None:
     parser.add_argument("--critic-steps", type=int, default=500,
                         help="0: no critic (its AUCs left out)")
     parser.add_argument("--figure", type=Path, help="write the models' pictures here (PNG)")
+    parser.add_argument("--origin", action="store_true",
+                        help="bend the arcs about the origin, not the model's centre")
     args = parser.parse_args()
     features = {name: efficientnet_features(network=name) for name in ["lite0", *args.networks]}
     real: dict = {}
@@ -176,7 +189,7 @@ def main() -> None:
     for folder in args.models:
         began = time.perf_counter()
         rows[folder], pictures = judge(folder, args.data, args.networks, args.critic_steps,
-                                       features, real)
+                                       features, real, args.origin)
         figures.append(pictures)
         print(f"{folder}: {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     columns = list(next(iter(rows.values())))

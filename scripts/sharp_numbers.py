@@ -156,7 +156,9 @@ def main() -> None:
         table(shipped, base, STAGES_FROM, args.runs)
     now = args.records / "shipped" / f"{SHIPPED}.json"
     if now.is_file():
-        print(f"\nThe model shipped now ({SHIPPED}), as the sharp-cats goals measure it:\n")
+        print(f"\nThe model shipped now ({SHIPPED}), as the sharp-cats goals measure it (its arc "
+              "bends about its cats' centre, as the package's; w48's record, about the "
+              "origin, as the goals were set):\n")
         table([json.loads(now.read_text())], base, SHIPPED, args.runs)
 
 

@@ -207,13 +207,14 @@ def test_a_blend_of_two_cats_is_the_morphs_step(resources):
         t = step / 10
         kitten = core.blend(resources, [a, b], [1 - t, t])
         assert np.abs(pixels(kitten) - pixels(frames[step])).max() <= 1
-        assert torch.equal(core.step_code(a, b, step, 11), core.blend_code([a, b], [1 - t, t])) \
-            or torch.allclose(core.step_code(a, b, step, 11),
-                              core.blend_code([a, b], [1 - t, t]), atol=1e-6)
+        step_code = core.step_code(resources, a, b, step, 11)
+        blend_code = core.blend_code(resources, [a, b], [1 - t, t])
+        assert torch.equal(step_code, blend_code) or torch.allclose(step_code, blend_code,
+                                                                    atol=1e-6)
     # shares count in proportion and in any order; a cat with the whole share is itself
-    assert torch.allclose(core.blend_code([a, b, c], [50, 30, 20]),
-                          core.blend_code([c, a, b], [0.2, 0.5, 0.3]), atol=1e-5)
-    assert torch.equal(core.blend_code([a, b, c], [0, 5, 0]), b.code)
+    assert torch.allclose(core.blend_code(resources, [a, b, c], [50, 30, 20]),
+                          core.blend_code(resources, [c, a, b], [0.2, 0.5, 0.3]), atol=1e-5)
+    assert torch.equal(core.blend_code(resources, [a, b, c], [0, 5, 0]), b.code)
 
 
 def test_a_tuned_cat_moves_along_its_genes(resources):

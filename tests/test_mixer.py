@@ -18,6 +18,7 @@ from kitten_mixer.device import resolve_device
 from kitten_mixer.errors import KittenMixerError, PhotoError
 from kitten_mixer.images import photo_to_array
 from kitten_mixer.morph import METHODS, MIN_STEPS, Morph, latent_path, mix_latents
+from kitten_mixer.shipping.genes import fit_genes, save_genes
 from kitten_mixer.storage import save_model
 
 # The fake photos hold no cat face: the mixer says so for each, and uses their centres.
@@ -140,6 +141,56 @@ def test_the_spherical_mix_of_several_codes_is_their_karcher_mean():
     assert torch.equal(mix_latents(codes, [0, 1, 0]), codes[1])  # one cat alone, exactly
 
 
+def test_the_arc_bends_about_its_centre():
+    # Seen from the centre c, the arc is the plain arc of the codes less c: a quarter of the
+    # way along a right angle about c turns 22.5 degrees, and the radius goes from one
+    # distance from c to the other. The line does not depend on the centre.
+    c = torch.tensor([5.0, -1.0])
+    a, b = c + torch.tensor([2.0, 0.0]), c + torch.tensor([0.0, 4.0])
+    arc = latent_path(a, b, [0, 0.25, 0.5, 1], "slerp", c)
+    assert torch.equal(arc[0], a) and torch.equal(arc[-1], b)  # its ends, exactly
+    offsets = (arc - c).double()
+    assert torch.allclose(offsets.norm(dim=1), torch.tensor([2.0, 2.5, 3.0, 4.0],
+                                                            dtype=torch.float64), atol=1e-5)
+    assert math.degrees(math.atan2(offsets[1, 1], offsets[1, 0])) == pytest.approx(22.5,
+                                                                                   abs=1e-4)
+    about_origin = latent_path(a, b, [0.5], "slerp")[0]
+    assert (about_origin - arc[2]).norm() > 0.1  # the centre moves the middle
+    generator = torch.Generator().manual_seed(1)
+    codes, centre = torch.randn(3, 16, generator=generator), torch.randn(16, generator=generator)
+    assert torch.allclose(mix_latents(codes, [1, 2, 3], "slerp", centre),
+                          mix_latents(codes - centre, [1, 2, 3], "slerp") + centre, atol=1e-5)
+    assert torch.equal(mix_latents(codes, [1, 2, 3], "linear", centre),
+                       mix_latents(codes, [1, 2, 3], "linear"))
+    assert torch.equal(mix_latents(codes, [0, 1, 0], "slerp", centre), codes[1])
+    with pytest.raises(KittenMixerError, match="centre must be one code"):
+        mix_latents(codes, None, "slerp", torch.zeros(15))
+
+
+def test_a_model_with_genes_morphs_about_its_cats_centre(mixer, tmp_path, tiny_model):
+    a, b = fake_photo(1), fake_photo(2)
+    save_model(tiny_model, tmp_path / "m")
+    bare = KittenMixer.load(tmp_path / "m", device="cpu")
+    assert bare.centre is None  # no genes: the arc bends about the origin, as before
+    codes = bare.encode([a, b])
+    plain = bare.interpolate(codes[0], codes[1], steps=5)
+    about_origin = interpolate_latents(codes[0], codes[1], 5)
+    assert all(np.array_equal(np.asarray(x), np.asarray(y))
+               for x, y in zip(plain, bare.decode(about_origin)))
+
+    cats = torch.randn(64, 8, generator=torch.Generator().manual_seed(2)) + 3
+    save_genes(tmp_path / "m", fit_genes(cats, 4))
+    shipped = KittenMixer.load(tmp_path / "m", device="cpu")
+    assert torch.allclose(shipped.centre, cats.mean(0), atol=1e-5)
+    path = interpolate_latents(codes[0], codes[1], 5, "slerp", shipped.centre)
+    assert (path[2] - about_origin[2]).norm() > 0.1
+    frames = shipped.interpolate(codes[0], codes[1], steps=5)
+    assert all(np.array_equal(np.asarray(x), np.asarray(y))
+               for x, y in zip(frames, shipped.decode(path)))
+    mixed = shipped.mix(codes, [0.5, 0.5])
+    assert np.array_equal(np.asarray(mixed), np.asarray(frames[2]))
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_mixing_two_cats_gives_the_morph_at_the_same_share(mixer, method):
     a, b = fake_photo(1), fake_photo(2)
@@ -237,3 +288,4 @@ def test_the_shipped_default_model_loads_and_mixes():
     assert {"label", "data", "metrics"} <= set(mixer.config)  # what the model card cites
     morph = mixer.interpolate(fake_photo(1), fake_photo(2))
     assert len(morph) == 11 and morph[0].size == (64, 64)
+    assert torch.equal(mixer.centre, mixer.genes.mean)  # its morphs bend about its cats' centre

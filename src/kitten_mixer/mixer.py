@@ -165,7 +165,7 @@ class KittenMixer:
         check_method(method)
         (code_a, face_a), (code_b, face_b) = (self._code_and_face(a, find),
                                               self._code_and_face(b, find))
-        frames = self.decode(interpolate_latents(code_a, code_b, steps, method))
+        frames = self.decode(interpolate_latents(code_a, code_b, steps, method, self.centre))
         if face_a is None or face_b is None:
             return Morph(frames)
         return Morph(frames, tuple(tensor_to_images(torch.cat([face_a, face_b]))))
@@ -197,6 +197,16 @@ class KittenMixer:
             raise ModelFileError("this model was not loaded from a folder: it has no genes")
         return load_genes(self.folder)
 
+    @cached_property
+    def centre(self) -> torch.Tensor | None:
+        """The centre of real cats' codes (the genes' mean) that morphs and mixes along the
+        arc bend about, so that their middles lie among real cats; None (the origin) for a
+        model without genes, such as a run not yet shipped (`kitten-mixer ship`)."""
+        try:
+            return self.genes.mean
+        except ModelFileError:
+            return None
+
     def tune(self, cat: Photo | torch.Tensor, values: Mapping[int, float], find: bool = True
              ) -> torch.Tensor:
         """A cat's code (from a photo or a code) moved along its genes: `{0: 1.5, 3: -1}` adds
@@ -216,4 +226,4 @@ class KittenMixer:
             raise MorphError("a mix needs at least one cat")
         check_method(method)
         codes = torch.stack([self._code_and_face(cat, find)[0] for cat in cats])
-        return self.decode(mix_latents(codes, weights, method))[0]
+        return self.decode(mix_latents(codes, weights, method, self.centre))[0]

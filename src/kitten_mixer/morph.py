@@ -18,6 +18,9 @@ METHODS = ("linear", "slerp")
 # The straight line's midpoint between two codes is about a quarter shorter than either, and
 # decodes softer than the same mix halfway along the arc (docs/results.md gives the shipped
 # model's numbers, from `python scripts/model_numbers.py`). So morphs follow the arc by default.
+# The arc bends about a centre: the origin, or better the centre of real cats' codes (a
+# model's `KittenMixer.centre`), which keeps its midpoints among real cats (docs/results.md,
+# "The arc's centre").
 DEFAULT_METHOD = "slerp"
 # A morph's two ends: fewer frames cannot go from one cat to the other.
 MIN_STEPS = 2
@@ -41,12 +44,14 @@ def check_steps(steps: int) -> None:
 
 
 def mix_latents(codes: torch.Tensor, weights: torch.Tensor | Sequence[float] | None = None,
-                method: str = DEFAULT_METHOD) -> torch.Tensor:
+                method: str = DEFAULT_METHOD, centre: torch.Tensor | None = None
+                ) -> torch.Tensor:
     """The code of one kitten mixed from codes [N, latent_dims], weighted (equally by default).
 
     "linear" is the weighted mean of the codes. "slerp" takes the weighted spherical (Karcher)
-    mean of their directions and the weighted mean of their lengths: for two codes, the point
-    of the great-circle arc between them at the share of the second.
+    mean of their directions and the weighted mean of their lengths, both seen from `centre`
+    (a code [latent_dims]; None: the origin): for two codes, the point of the great-circle arc
+    between them at the share of the second. The line does not depend on the centre.
     """
     codes = torch.as_tensor(codes)
     if codes.ndim != 2 or len(codes) == 0:
@@ -57,32 +62,50 @@ def mix_latents(codes: torch.Tensor, weights: torch.Tensor | Sequence[float] | N
             or w.sum() <= 0:
         raise MorphError("weights: one non-negative number per cat, not all zero")
     check_method(method)
-    return _mixes(codes.double(), w.unsqueeze(0), method)[0].float()
+    return _centred(codes, w.unsqueeze(0), method, centre)[0]
 
 
 def latent_path(a: torch.Tensor, b: torch.Tensor, ts: torch.Tensor | Sequence[float],
-                method: str = DEFAULT_METHOD) -> torch.Tensor:
+                method: str = DEFAULT_METHOD, centre: torch.Tensor | None = None
+                ) -> torch.Tensor:
     """The points at fractions `ts` (0 to 1) of the way from a to b: [len(ts), latent_dims],
     each the mix of a and b weighted 1 - t and t (see `mix_latents`)."""
     check_method(method)
     t = torch.as_tensor(ts, dtype=torch.float64).reshape(-1, 1)
     if ((t < 0) | (t > 1)).any():
         raise MorphError("a path's fractions run from 0 (a) to 1 (b)")
-    codes = torch.stack([a.flatten(), b.flatten()]).double()
-    return _mixes(codes, torch.cat([1 - t, t], dim=1), method).float()
+    codes = torch.stack([a.flatten(), b.flatten()])
+    return _centred(codes, torch.cat([1 - t, t], dim=1), method, centre)
 
 
 def interpolate_latents(a: torch.Tensor, b: torch.Tensor, steps: int = 11,
-                        method: str = DEFAULT_METHOD) -> torch.Tensor:
+                        method: str = DEFAULT_METHOD, centre: torch.Tensor | None = None
+                        ) -> torch.Tensor:
     """`steps` points from a (t=0) to b (t=1), both included: [steps, latent_dims].
 
-    "slerp" (the default) follows the great circle between the two codes, its radius going
-    evenly from one length to the other: in high dimensions it keeps the midpoints as far from
-    the origin as real codes are, where the straight line ("linear") cuts through the less
-    likely middle.
+    "slerp" (the default) follows the great circle between the two codes about `centre` (None:
+    the origin), its radius going evenly from one length to the other: in high dimensions it
+    keeps the midpoints as far from the centre as real codes are, where the straight line
+    ("linear") cuts through the less likely middle.
     """
     check_steps(steps)
-    return latent_path(a, b, torch.linspace(0, 1, steps, dtype=torch.float64), method)
+    return latent_path(a, b, torch.linspace(0, 1, steps, dtype=torch.float64), method, centre)
+
+
+def _centred(codes: torch.Tensor, weights: torch.Tensor, method: str,
+             centre: torch.Tensor | None) -> torch.Tensor:
+    """`_mixes` of codes [N, D] seen from `centre` [D] (None: the origin), in float32."""
+    codes = codes.double()
+    if centre is None or method != "slerp":
+        return _mixes(codes, weights, method).float()
+    centre = torch.as_tensor(centre, dtype=torch.float64).flatten()
+    if centre.shape != codes.shape[1:]:
+        raise MorphError(f"the centre must be one code of {codes.shape[1]} numbers, "
+                         f"not {tuple(centre.shape)}")
+    mixes = _mixes(codes - centre, weights, method) + centre
+    alone = (weights > 0).sum(dim=1) == 1  # exactly itself, not itself to rounding
+    mixes[alone] = codes[weights[alone].argmax(dim=1)]
+    return mixes.float()
 
 
 def _mixes(codes: torch.Tensor, weights: torch.Tensor, method: str) -> torch.Tensor:

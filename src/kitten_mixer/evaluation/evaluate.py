@@ -39,8 +39,9 @@ class Evaluation:
     kid_reconstructions: float | None
     kid_mixes: float | None
     seconds: float
-    # The same mixes taken halfway along the spherical path (morph.latent_path "slerp"), which
-    # keeps the codes' length where the straight line's midpoint shrinks it.
+    # The same mixes taken halfway along the spherical path (morph.latent_path "slerp", about
+    # the model's centre as its morphs: KittenMixer.centre, the origin for a run without
+    # genes), which keeps the codes' length where the straight line's midpoint shrinks it.
     mix_sharpness_slerp: float | None = None
     kid_mixes_slerp: float | None = None
     # New kittens: codes drawn from a sampler of real cats' codes, decoded.
@@ -113,7 +114,7 @@ def evaluate_model(mixer: KittenMixer, faces: torch.Tensor, features: FeatureFn 
         frames = mixer.decode_tensor(interpolate_latents(mean[a], mean[b], 11, "linear"))
         smooth.append(metrics.morph_smoothness(frames))
     mixed, mixed_slerp = (
-        mixer.decode_tensor(torch.cat([latent_path(mean[a], mean[b], [0.5], method)
+        mixer.decode_tensor(torch.cat([latent_path(mean[a], mean[b], [0.5], method, mixer.centre)
                                        for a, b in pairs[:mixes]]))
         for method in ("linear", "slerp"))
 

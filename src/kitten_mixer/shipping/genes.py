@@ -5,7 +5,8 @@ spread (standard deviation) along each. A gene's value is counted in spreads: mo
 +1 along gene 1 adds one standard deviation of the training cats along the first direction.
 A gene is named for what it visibly does only where a measure of the decoded faces shows it
 on every cat tried (`name_genes`); the others are just numbered. They are saved beside the
-model as `genes.safetensors`.
+model as `genes.safetensors`. Their mean is also the centre that morphs and mixes along the
+arc bend about (`KittenMixer.centre`).
 
     kitten-mixer genes src/kitten_mixer/weights/default --data ../shared/data/cats.zip
 """

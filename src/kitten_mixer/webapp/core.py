@@ -200,23 +200,24 @@ def mix_one(resources: Resources, a: Cat, b: Cat, ratio: float,
     return blend(resources, [a, b], [1 - ratio, ratio], method)
 
 
-def blend_code(cats: list[Cat], shares: list[float], method: str = DEFAULT_METHOD
-               ) -> torch.Tensor:
+def blend_code(resources: Resources, cats: list[Cat], shares: list[float],
+               method: str = DEFAULT_METHOD) -> torch.Tensor:
     """The code of the kitten mixed from cats in these shares (any non-negative numbers, not
     all 0): the same spherical mix as a morph's, so two cats at (1 - t, t) give its step t."""
-    return mix_latents(torch.stack([cat.code for cat in cats]), shares, method)
+    return mix_latents(torch.stack([cat.code for cat in cats]), shares, method,
+                       resources.mixer.centre)
 
 
 def blend(resources: Resources, cats: list[Cat], shares: list[float],
           method: str = DEFAULT_METHOD) -> Image.Image:
     """The kitten mixed from cats in these shares (see `blend_code`)."""
-    return resources.mixer.decode(blend_code(cats, shares, method))[0]
+    return resources.mixer.decode(blend_code(resources, cats, shares, method))[0]
 
 
-def step_code(a: Cat, b: Cat, step: int, steps: int, method: str = DEFAULT_METHOD
-              ) -> torch.Tensor:
+def step_code(resources: Resources, a: Cat, b: Cat, step: int, steps: int,
+              method: str = DEFAULT_METHOD) -> torch.Tensor:
     """The code of the morph's kitten number `step` (from 0) of `steps`: what it decodes."""
-    return interpolate_latents(a.code, b.code, steps, method)[step]
+    return interpolate_latents(a.code, b.code, steps, method, resources.mixer.centre)[step]
 
 
 def tuned_code(resources: Resources, cat: Cat, values: dict[int, float]) -> torch.Tensor:

@@ -30,10 +30,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "linear": {"es": "Lineal", "en": "Linear"},
     "slerp": {"es": "Esférica", "en": "Spherical"},
     "method_help": {
-        "es": "La esférica sigue un arco que mantiene los pasos intermedios tan lejos del "
-              "origen como los gatos reales: mezclas más nítidas. La lineal va en línea recta.",
-        "en": "Spherical follows an arc that keeps the steps in between as far from the origin "
-              "as real cats are: sharper mixes. Linear goes in a straight line."},
+        "es": "La esférica sigue un arco alrededor del centro de los gatos reales que mantiene "
+              "los pasos intermedios tan lejos de él como los gatos reales: mezclas más nítidas "
+              "y más reales. La lineal va en línea recta.",
+        "en": "Spherical follows an arc about the centre of real cats that keeps the steps in "
+              "between as far from it as real cats are: sharper, more real mixes. Linear goes "
+              "in a straight line."},
     "chosen": {"es": "Gatos elegidos", "en": "Selected cats"},
     "choose_hint": {"es": "Elige dos gatos (hasta cuatro) con «Seleccionar».",
                     "en": "Choose two cats (up to four) with “Select”."},

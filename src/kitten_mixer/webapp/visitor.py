@@ -151,13 +151,14 @@ class Visitor(OwnCats):
         """Keep kitten number `step` (from 0) of the morph of the first two cats chosen."""
         a, b = self.chosen_cats()[:2]
         t = step / (steps - 1)
-        return self.keep(core.step_code(a, b, step, steps, method), [a, b], [1 - t, t])
+        code = core.step_code(self.resources, a, b, step, steps, method)
+        return self.keep(code, [a, b], [1 - t, t])
 
     def keep_blend(self, shares: Sequence[float], method: str = DEFAULT_METHOD) -> Cat:
         """Keep the kitten mixed from the first len(shares) cats chosen in these shares (the mix
         slider's kitten: the first two at (1 - t, t))."""
         cats = self.chosen_cats()[:len(shares)]
-        return self.keep(core.blend_code(cats, shares, method), cats, shares)
+        return self.keep(core.blend_code(self.resources, cats, shares, method), cats, shares)
 
     def keep_tuned(self, key: str, values: Mapping[int, float]) -> Cat:
         """Keep the cat under `key` moved `values[i]` spreads along gene i."""
