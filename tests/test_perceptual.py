@@ -16,6 +16,7 @@ from kitten_mixer.evaluation import metrics
 from kitten_mixer.model import load_model
 from kitten_mixer.morph import latent_path
 from kitten_mixer.storage import RunFolder, load_checkpoint
+from kitten_mixer.training.experiment import codes_centre
 from kitten_mixer.training.perceptual import (
     PerceptualConfig,
     PerceptualLoss,
@@ -150,6 +151,11 @@ def test_the_training_mixes_lie_on_the_morphs_arc_and_pass_gradients_to_the_code
     t = torch.tensor([0.2, 0.5, 0.8, 0.35, 0.6])
     expected = torch.cat([latent_path(a[i], b[i], [t[i].item()]) for i in range(5)])
     assert torch.allclose(arc(a, b, t), expected, atol=1e-5)
+    centre = torch.randn(32) * 2  # about a centre, the morph's arc about the same centre
+    expected = torch.cat([latent_path(a[i], b[i], [t[i].item()], "slerp", centre)
+                          for i in range(5)])
+    assert torch.allclose(arc(a, b, t, centre), expected, atol=1e-5)
+    assert not torch.allclose(arc(a, b, t), expected, atol=1e-2)
     codes = torch.randn(6, 32, requires_grad=True)
     codes.data[1] = codes.data[0]  # a code mixed with its twin has a finite gradient too
     mixes = arc_mixes(lambda z: z * 2, codes, 6)
@@ -180,16 +186,20 @@ def base(tmp_path, photo_folder):
     return tmp_path / "base"
 
 
+@pytest.mark.parametrize("mixes", [False, True])
 def test_a_perceptual_decoder_fine_tune_keeps_the_encoder_and_resumes_to_the_bit(
-        tmp_path, photo_folder, base):
+        tmp_path, photo_folder, base, mixes):
+    # With mixes, along the arc about the codes' centre, measured afresh on resuming.
+    mixed = {"texture": 1.0, "mixes": 0.5} if mixes else {}
     config = ExperimentConfig(model=VAEConfig(**{**TINY, "image_h": 32, "image_w": 32}),
                               batch_size=8, epochs=2, lr=1e-3, precision="fp32",
-                              init=str(base), decoder_only=True,
+                              init=str(base), decoder_only=True, arc_centre=mixes,
                               perceptual=PerceptualConfig("lite1", weight=0.5, smallest=48,
-                                                          largest=64, shift=3))
+                                                          largest=64, shift=3, **mixed))
     history = run_experiment(config, photo_folder, tmp_path / "straight", device="cpu",
                              progress=False)
     assert all(row["perceptual"] > 0 for row in history)
+    assert all(row.get("mix_texture", 0) > 0 for row in history) == mixes
     run_experiment(replace(config, epochs=1), photo_folder, tmp_path / "resumed",
                    device="cpu", progress=False)
     run_experiment(config, photo_folder, tmp_path / "resumed", device="cpu", resume=True,
@@ -211,6 +221,19 @@ def test_a_perceptual_decoder_fine_tune_keeps_the_encoder_and_resumes_to_the_bit
 def test_a_frozen_encoder_needs_a_model_to_start_from():
     with pytest.raises(ValueError, match="decoder_only fine-tunes"):
         ExperimentConfig(decoder_only=True)
+    # The arc's centre is measured once, so the codes must stay where they were measured.
+    with pytest.raises(ValueError, match="arc_centre"):
+        ExperimentConfig(init="runs/base", arc_centre=True)
+
+
+def test_the_codes_centre_is_the_mean_of_the_faces_codes():
+    model = VAE.from_config(VAEConfig(**{**TINY, "image_h": 32, "image_w": 32}))
+    images = (faces(6)[..., :32, :32] * 255).round().to(torch.uint8)
+    centre = codes_centre(model, images, batch_size=4)  # in two batches
+    with torch.no_grad():
+        means = model.eval().posterior(images.float() / 255)[0]
+    assert centre.shape == (means.shape[1],)
+    assert torch.allclose(centre, means.mean(0), atol=1e-6)
 
 
 def test_the_app_and_the_command_line_never_load_an_imagenet_network():

@@ -203,6 +203,7 @@ class Adversary(nn.Module):
                  if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
         self.last_layer = convs[-1].weight  # where the two gradients are compared
         self.model = [model]  # a list: the VAE is the run's, not a submodule of this one
+        self.centre: torch.Tensor | None = None  # the arc mixes' (ExperimentConfig.arc_centre)
         # The decoder's moving average: part of the state dict, so a checkpoint holds it.
         self.average = nn.ParameterList(
             [nn.Parameter(p.detach().clone(), requires_grad=False)
@@ -223,7 +224,8 @@ class Adversary(nn.Module):
         if count == 0 or len(x_hat) < 2:
             return x_hat
         decoder = self.model[0]
-        mixes = arc_mixes(lambda z: decoder.decode(z.to(x_hat.dtype)), mean, count)
+        mixes = arc_mixes(lambda z: decoder.decode(z.to(x_hat.dtype)), mean, count,
+                          self.centre)
         return torch.cat([mixes.images, x_hat[count:]])
 
     def generator_term(self, x_hat: torch.Tensor, mean: torch.Tensor,

@@ -52,6 +52,10 @@ class ExperimentConfig:
     # reshapes the codes can keep a trained decoder's drawing by moving it more slowly.
     # None: lr for every weight. The schedule scales both alike.
     decoder_lr: float | None = None
+    # Arc mixes in the losses (perceptual.mixes, adversarial.mixes) bend about the centre of
+    # the training faces' codes, as the package's morphs do (KittenMixer.centre), not about
+    # the origin. The centre is measured once, from the init model: the encoder must be frozen.
+    arc_centre: bool = False
     # The perceptual term (training/perceptual.py): None trains on the likelihood alone.
     perceptual: PerceptualConfig | None = None
     # The adversarial stage (training/adversarial.py): None trains without a discriminator.
@@ -75,6 +79,10 @@ class ExperimentConfig:
         if self.decoder_only and not self.init:
             raise ValueError("decoder_only fine-tunes a trained decoder: give init (a saved "
                              "model), or set decoder_only to false")
+        if self.arc_centre and not (self.decoder_only or (self.adversarial
+                                                          and self.adversarial.decoder_only)):
+            raise ValueError("arc_centre measures the codes' centre once: it needs the encoder "
+                             "frozen (decoder_only)")
         if self.decoder_lr is not None:
             if self.decoder_lr <= 0:
                 raise ValueError("decoder_lr must be positive (or null: lr for every weight)")

@@ -144,22 +144,29 @@ class ArcMixes(NamedTuple):
     shares: torch.Tensor  # [M] from 0 to 1
 
 
-def arc_mixes(decode, codes: torch.Tensor, count: int) -> ArcMixes:
+def arc_mixes(decode, codes: torch.Tensor, count: int, centre: torch.Tensor | None = None
+              ) -> ArcMixes:
     """`count` decoded mixes of the first `count` codes with partners drawn from the batch, a
-    share from 0.2 to 0.8 of the way along the arc a morph walks. The mixes carry the codes'
-    gradient: where the encoder trains too, it learns to place cats so that the way between
-    them decodes well (ACAI's idea); with it frozen, the codes have none."""
+    share from 0.2 to 0.8 of the way along the arc a morph walks (about `centre`; None: the
+    origin). The mixes carry the codes' gradient: where the encoder trains too, it learns to
+    place cats so that the way between them decodes well (ACAI's idea); with it frozen, the
+    codes have none."""
     partners = torch.randperm(len(codes), device=codes.device)[:count]
     shares = torch.rand(count, dtype=torch.float64) * 0.6 + 0.2
-    mixed = arc(codes[:count], codes[partners], shares.to(codes.device))
+    mixed = arc(codes[:count], codes[partners], shares.to(codes.device), centre)
     return ArcMixes(decode(mixed), partners, shares.float().to(codes.device))
 
 
-def arc(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def arc(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor,
+        centre: torch.Tensor | None = None) -> torch.Tensor:
     """The points a share `t` [M] of the way from codes `a` to `b` [M, D] along the arc a morph
     walks (morph.latent_path's "slerp": the great circle between their directions, the length
-    going evenly from one to the other), in closed form so that gradients pass: [M, D] float32.
-    Where a and b point the same way, the straight line, which is then the same point."""
+    going evenly from one to the other, seen from `centre` [D], None: the origin), in closed
+    form so that gradients pass: [M, D] float32. Where a and b point the same way, the
+    straight line, which is then the same point."""
+    if centre is not None:
+        centre = centre.to(a.device, torch.float64)
+        return (arc(a.double() - centre, b.double() - centre, t) + centre).float()
     a, b, t = a.double(), b.double(), t.double()[:, None]
     length_a, length_b = a.norm(dim=1, keepdim=True), b.norm(dim=1, keepdim=True)
     unit_a, unit_b = a / length_a.clamp(min=1e-12), b / length_b.clamp(min=1e-12)
@@ -181,6 +188,7 @@ class PerceptualLoss(nn.Module):
         if config.mixes and model is None:
             raise ValueError("perceptual: mixes need the model that decodes them")
         self.model = [model]  # a list: the VAE is the run's, not a submodule of this one
+        self.centre: torch.Tensor | None = None  # the arc mixes' (ExperimentConfig.arc_centre)
         # This epoch's sums of the distances (position by position, of the Gram matrices, of
         # the mixes' Gram matrices, the shared error) and their counts, on the device: no sync
         # a step.
@@ -219,7 +227,7 @@ class PerceptualLoss(nn.Module):
         config, n = self.config, len(x)
         view = draw_view(config, n)  # first: with or without mixes, the same view
         count = round(config.mixes * n) if codes is not None and n > 1 else 0
-        mixes = arc_mixes(self.model[0].decode, codes, count) if count else None
+        mixes = arc_mixes(self.model[0].decode, codes, count, self.centre) if count else None
         targets, outputs = self._features(x, x_hat, *([mixes.images] if mixes else []),
                                           view=view) if config.weight or config.texture \
             else ([], [])
