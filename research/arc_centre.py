@@ -31,12 +31,13 @@ from pathlib import Path
 
 import torch
 
-from kitten_mixer.data import training_splits
-from kitten_mixer.evaluation import metrics
-from kitten_mixer.evaluation.evaluate import random_pairs
-from kitten_mixer.evaluation.features import efficientnet_features
-from kitten_mixer.mixer import KittenMixer
-from kitten_mixer.morph import latent_path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from three_judges import DATA, model_and_splits  # noqa: E402
+
+from kitten_mixer.evaluation import metrics  # noqa: E402
+from kitten_mixer.evaluation.evaluate import random_pairs  # noqa: E402
+from kitten_mixer.evaluation.features import efficientnet_features  # noqa: E402
+from kitten_mixer.morph import latent_path  # noqa: E402
 
 MIXES, MORPHS = 500, 50
 
@@ -65,12 +66,10 @@ def arcs(train_codes: torch.Tensor) -> dict[str, Arc]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model", nargs="?", help="saved-model folder (default: the shipped one)")
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared"
-                                              / "data" / "cats.zip"))
+    parser.add_argument("--data", default=DATA)
     args = parser.parse_args()
     began = time.perf_counter()
-    mixer = KittenMixer.load(args.model)
-    splits = training_splits(mixer.config, args.data, (64, 64))
+    mixer, splits = model_and_splits(args.model, args.data)
     with torch.no_grad():
         train = torch.cat([mixer.posterior(chunk.float() / 255)[0]
                            for chunk in splits["train"].images.split(1024)])

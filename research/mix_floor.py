@@ -31,13 +31,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from three_judges import MIXES, arc_codes  # noqa: E402
+from three_judges import DATA, MIXES, arc_codes, model_and_splits  # noqa: E402
 
-from kitten_mixer.data import training_splits  # noqa: E402
 from kitten_mixer.evaluation.evaluate import random_pairs  # noqa: E402
 from kitten_mixer.evaluation.features import efficientnet_features  # noqa: E402
 from kitten_mixer.evaluation.metrics import kernel_inception_distance  # noqa: E402
-from kitten_mixer.mixer import KittenMixer  # noqa: E402
 
 
 def nearest(pool: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -48,12 +46,10 @@ def nearest(pool: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model", help="saved-model folder whose codes and mixes are used")
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared"
-                                              / "data" / "cats.zip"))
+    parser.add_argument("--data", default=DATA)
     args = parser.parse_args()
     began = time.perf_counter()
-    mixer = KittenMixer.load(args.model)
-    splits = training_splits(mixer.config, args.data, (64, 64))
+    mixer, splits = model_and_splits(args.model, args.data)
     test = splits["test"].images.float() / 255
     pool = torch.cat([splits["train"].images, splits["val"].images]).float() / 255
     features = efficientnet_features(network="lite0")

@@ -54,6 +54,14 @@ from kitten_mixer.morph import latent_path  # noqa: E402
 from kitten_mixer.training.perceptual import fine_detail  # noqa: E402
 
 MIXES = 500
+# The training photos beside the checkout, where the research scripts look by default.
+DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "cats.zip")
+
+
+def model_and_splits(folder: str | None, data: str) -> tuple[KittenMixer, dict]:
+    """A saved model (None: the shipped one) and its data split as it was trained on."""
+    mixer = KittenMixer.load(folder)
+    return mixer, training_splits(mixer.config, data, (64, 64))
 MORPHS = 50
 KITTENS = 1000
 # The critic: narrower and shorter than the adversarial stage's (64 channels, thousands of
@@ -126,9 +134,8 @@ def critic_aucs(mixer: KittenMixer, train: torch.Tensor, photos: torch.Tensor,
 
 def judge(folder: str, data: str, networks: list[str], steps: int,
           features: dict, real: dict, origin: bool = False) -> tuple[dict[str, float], list]:
-    mixer = KittenMixer.load(folder)
+    mixer, splits = model_and_splits(folder, data)
     centre = None if origin else mixer.centre
-    splits = training_splits(mixer.config, data, (64, 64))
     test, train = splits["test"].images, splits["train"].images
     photos = test.float() / 255
     with torch.no_grad():
@@ -173,8 +180,7 @@ def judge(folder: str, data: str, networks: list[str], steps: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+", help="saved-model or run folders")
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared"
-                                              / "data" / "cats.zip"))
+    parser.add_argument("--data", default=DATA)
     parser.add_argument("--networks", nargs="+", default=["lite2"], choices=["lite1", "lite2"],
                         help="the loss networks whose own KID is reported")
     parser.add_argument("--critic-steps", type=int, default=500,
