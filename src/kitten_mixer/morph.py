@@ -96,34 +96,35 @@ def _centred(codes: torch.Tensor, weights: torch.Tensor, method: str,
              centre: torch.Tensor | None) -> torch.Tensor:
     """`_mixes` of codes [N, D] seen from `centre` [D] (None: the origin), in float32."""
     codes = codes.double()
-    if centre is None or method != "slerp":
-        return _mixes(codes, weights, method).float()
-    centre = torch.as_tensor(centre, dtype=torch.float64).flatten()
-    if centre.shape != codes.shape[1:]:
-        raise MorphError(f"the centre must be one code of {codes.shape[1]} numbers, "
-                         f"not {tuple(centre.shape)}")
-    mixes = _mixes(codes - centre, weights, method) + centre
-    alone = (weights > 0).sum(dim=1) == 1  # exactly itself, not itself to rounding
-    mixes[alone] = codes[weights[alone].argmax(dim=1)]
-    return mixes.float()
+    if centre is not None:
+        centre = torch.as_tensor(centre, dtype=torch.float64).flatten()
+        if centre.shape != codes.shape[1:]:
+            raise MorphError(f"the centre must be one code of {codes.shape[1]} numbers, "
+                             f"not {tuple(centre.shape)}")
+    return _mixes(codes, weights, method, centre).float()
 
 
-def _mixes(codes: torch.Tensor, weights: torch.Tensor, method: str) -> torch.Tensor:
-    """One mix of float64 codes [N, D] per row of non-negative weights [T, N]: [T, D]."""
+def _mixes(codes: torch.Tensor, weights: torch.Tensor, method: str,
+           centre: torch.Tensor | None = None) -> torch.Tensor:
+    """One mix of float64 codes [N, D] per row of non-negative weights [T, N], the arc's seen
+    from float64 `centre` [D] (None: the origin): [T, D]."""
     weights = weights / weights.sum(dim=1, keepdim=True)
     mixes = weights @ codes
     if method == "slerp":
-        lengths = codes.norm(dim=1)
+        seen = codes if centre is None else codes - centre
+        lengths = seen.norm(dim=1)
         used = weights > 0
-        # A code at the origin has no direction, and directions that cancel out have no mean:
+        # A code at the centre has no direction, and directions that cancel out have no mean:
         # those mixes stay on the line.
         spherical = ~(used & (lengths < 1e-12)).any(dim=1)
-        units = codes / lengths.clamp(min=1e-12).unsqueeze(1)
+        units = seen / lengths.clamp(min=1e-12).unsqueeze(1)
         start = weights @ units
         spherical &= start.norm(dim=1) > 1e-6
         if spherical.any():
             directions = _spherical_means(units, weights[spherical], start[spherical])
             mixes[spherical] = directions * (weights[spherical] @ lengths).unsqueeze(1)
+            if centre is not None:
+                mixes[spherical] += centre
     alone = (weights > 0).sum(dim=1) == 1  # one cat mixed with nothing is itself, exactly
     mixes[alone] = codes[weights[alone].argmax(dim=1)]
     return mixes
