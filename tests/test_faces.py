@@ -459,6 +459,38 @@ def test_the_checking_networks_twin_shares_its_say_in_every_check(scene, tmp_pat
     assert again.refine_lite is not None and again.find(scene) == []
 
 
+def test_the_filters_both_imagenet_checks_look_through_are_stored_once(scene, tmp_path):
+    """The fourth check and the twin share their frozen ImageNet filters: a saved finder holds
+    them once, a finder saved with a copy for each (as before) loads to the same networks, and
+    filters that differ are each kept."""
+    finder = FaceFinder.load()
+    tensors, metadata = read_tensors(WEIGHTS)
+    filters = finder.lite.filters()
+    assert filters and set(finder.refine_lite.filters()) == set(filters)
+    assert all(f"imagenet.{key}" in tensors for key in filters)
+    assert not any(key.startswith(("lite.stem", "lite.blocks", "refine_lite.stem",
+                                   "refine_lite.blocks")) for key in tensors)
+    both = tmp_path / "both.safetensors"  # the layout of finders saved before
+    own = {key: value for key, value in tensors.items() if not key.startswith("imagenet.")}
+    copies = {f"{name}.{key}": tensors[f"imagenet.{key}"] for key in filters
+              for name in ("lite", "refine_lite")}
+    write_tensors(both, {**own, **copies}, metadata)
+    assert both.stat().st_size > WEIGHTS.stat().st_size + 150_000
+    older = FaceFinder.load(both)
+    for name, net in finder.networks().items():
+        state = older.networks()[name].state_dict()
+        assert all(torch.equal(value, state[key]) for key, value in net.state_dict().items())
+    assert older.find(scene[0]) == finder.find(scene[0])
+    with torch.no_grad():
+        older.lite.stem.weight.mul_(2)
+    apart = tmp_path / "apart.safetensors"
+    older.save(apart)
+    assert "lite.stem.weight" in read_tensors(apart)[0]
+    again = FaceFinder.load(apart)
+    assert torch.equal(again.lite.stem.weight, older.lite.stem.weight)
+    assert torch.equal(again.refine_lite.stem.weight, finder.refine_lite.stem.weight)
+
+
 def test_the_twin_learns_only_its_head_over_the_fourth_checks_filters():
     """The twin and the fourth check look through the same ImageNet filters, frozen; the
     twin's head reads a 48-pixel window as the checking network does."""

@@ -51,6 +51,10 @@ LEVEL_CANDIDATES = 300
 # are the same face.
 FACE_IOU = 0.3
 FACE_INSIDE = 0.6
+# The networks that look through EfficientNet-Lite1's filters, and the prefix under which a saved
+# finder keeps those filters once for both.
+LITE_NETS = ("lite", "refine_lite")
+SHARED = "imagenet."
 # Proposals scoring at least this go on to the checks. A face is kept when the geometric mean
 # of its two checks reaches the face threshold, and the last two checks agree. All were chosen
 # together on the photos of places a finder never saw (labels/photo_groups.json, each part
@@ -113,7 +117,8 @@ class FaceFinder:
                               ("refine_lite", LiteRefine)):
                 if any(key.startswith(f"{name}.") for key in tensors):
                     checks[name] = net()
-                    checks[name].load_state_dict(_part(tensors, f"{name}."))
+                    shared = _part(tensors, SHARED) if name in LITE_NETS else {}
+                    checks[name].load_state_dict({**shared, **_part(tensors, f"{name}.")})
             finder = cls(proposal, refine, **checks, **settings)
         except (RuntimeError, ValueError, TypeError) as e:
             raise ModelFileError(f"{path}: not a face finder's weights ({e})") from None
@@ -124,10 +129,24 @@ class FaceFinder:
         return finder
 
     def save(self, path: str | os.PathLike) -> None:
-        """The networks as 16-bit floats (half the size; the scores move by under 0.001)."""
-        tensors = {f"{name}.{key}": value.detach().half().contiguous()
-                   for name, net in self.networks().items()
-                   for key, value in net.state_dict().items()}
+        """The networks as 16-bit floats (half the size; the scores move by under 0.001). The
+        ImageNet filters that the fourth check and the twin both look through are stored once
+        when they are the same (a sixth of the file), as `imagenet.*`."""
+        nets = self.networks()
+        halves = {name: {key: value.detach().half().contiguous()
+                         for key, value in net.state_dict().items()}
+                  for name, net in nets.items()}
+        lite = [name for name in LITE_NETS if name in nets]
+        filters = [{key: halves[name][key] for key in nets[name].filters()} for name in lite]
+        shared = len(filters) > 1 and all(
+            other.keys() == filters[0].keys()
+            and all(torch.equal(value, filters[0][key]) for key, value in other.items())
+            for other in filters[1:])
+        tensors = {f"{name}.{key}": value for name, values in halves.items()
+                   for key, value in values.items()
+                   if not (shared and name in lite and key in filters[0])}
+        if shared:
+            tensors.update({f"{SHARED}{key}": value for key, value in filters[0].items()})
         thresholds = {"proposal_threshold": self.proposal_threshold,
                       "face_threshold": self.face_threshold}
         if self.verify is not None:

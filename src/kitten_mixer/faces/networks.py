@@ -155,6 +155,11 @@ class _LiteFilters(nn.Module):
             value.requires_grad_(False)
         return net.eval()
 
+    def filters(self) -> dict[str, torch.Tensor]:
+        """The ImageNet filters' weights by name: the state dict less the learned head."""
+        return {key: value for key, value in self.state_dict().items()
+                if not key.startswith("head.")}
+
     def maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Images in [0, 1], [N, 3, H, W] -> the maps after each block."""
         x = F.relu6(self.stem(_same(x * 2 - 1, 3, 2)))
