@@ -190,6 +190,10 @@ def test_a_model_with_genes_morphs_about_its_cats_centre(mixer, tmp_path, tiny_m
     mixed = shipped.mix(codes, [0.5, 0.5])
     assert np.array_equal(np.asarray(mixed), np.asarray(frames[2]))
 
+    (tmp_path / "m" / "genes.safetensors").write_bytes(b"damaged")
+    with pytest.warns(UserWarning, match="genes.safetensors: damaged.*bend about the origin"):
+        assert KittenMixer.load(tmp_path / "m", device="cpu").centre is None
+
 
 @pytest.mark.parametrize("method", METHODS)
 def test_mixing_two_cats_gives_the_morph_at_the_same_share(mixer, method):

@@ -29,6 +29,7 @@ from kitten_mixer.morph import (
 )
 from kitten_mixer.shipping.genes import Genes, load_genes
 from kitten_mixer.shipping.sampler import GaussianMixture, load_sampler
+from kitten_mixer.storage import ModelFolder
 
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "default"
 
@@ -201,10 +202,14 @@ class KittenMixer:
     def centre(self) -> torch.Tensor | None:
         """The centre of real cats' codes (the genes' mean) that morphs and mixes along the
         arc bend about, so that their middles lie among real cats; None (the origin) for a
-        model without genes, such as a run not yet shipped (`kitten-mixer ship`)."""
+        model without genes, such as a run not yet shipped (`kitten-mixer ship`). A damaged
+        genes file says so in a warning, and the arcs bend about the origin."""
+        if self.folder is None or not ModelFolder(self.folder).genes.is_file():
+            return None
         try:
             return self.genes.mean
-        except ModelFileError:
+        except ModelFileError as e:
+            warnings.warn(f"{e}; morphs and mixes bend about the origin", stacklevel=2)
             return None
 
     def tune(self, cat: Photo | torch.Tensor, values: Mapping[int, float], find: bool = True
