@@ -137,16 +137,11 @@ class FaceFinder:
                          for key, value in net.state_dict().items()}
                   for name, net in nets.items()}
         lite = [name for name in LITE_NETS if name in nets]
-        filters = [{key: halves[name][key] for key in nets[name].filters()} for name in lite]
-        shared = len(filters) > 1 and all(
-            other.keys() == filters[0].keys()
-            and all(torch.equal(value, filters[0][key]) for key, value in other.items())
-            for other in filters[1:])
+        shared = _all_the_same([{key: halves[name][key] for key in nets[name].filters()}
+                                for name in lite])
         tensors = {f"{name}.{key}": value for name, values in halves.items()
-                   for key, value in values.items()
-                   if not (shared and name in lite and key in filters[0])}
-        if shared:
-            tensors.update({f"{SHARED}{key}": value for key, value in filters[0].items()})
+                   for key, value in values.items() if not (name in lite and key in shared)}
+        tensors.update({f"{SHARED}{key}": value for key, value in shared.items()})
         thresholds = {"proposal_threshold": self.proposal_threshold,
                       "face_threshold": self.face_threshold}
         if self.verify is not None:
@@ -277,6 +272,18 @@ class FaceFinder:
                     continue
             kept.append(int(i))
         return [(*squares[i], score[i], angle[i]) for i in kept]
+
+
+def _all_the_same(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The tensors of `parts` when there are two or more and every one holds the same names and
+    values; {} otherwise."""
+    if len(parts) < 2:
+        return {}
+    first = parts[0]
+    same = all(part.keys() == first.keys()
+               and all(torch.equal(value, first[key]) for key, value in part.items())
+               for part in parts[1:])
+    return first if same else {}
 
 
 def _shifted(score: np.ndarray, threshold: float) -> np.ndarray:
