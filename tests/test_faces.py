@@ -26,7 +26,7 @@ from kitten_mixer import KittenMixer
 from kitten_mixer.cli import main
 from kitten_mixer.errors import ModelFileError, PhotoError
 from kitten_mixer.faces import Box, crop_face, face_or_centre, find_cat_faces
-from kitten_mixer.faces.box import face_square, square_box
+from kitten_mixer.faces.box import face_square, overlap, square_box, squares_to_boxes, suppress
 from kitten_mixer.faces.learned import WEIGHTS, FaceFinder
 from kitten_mixer.faces.networks import LiteCheck, LiteRefine, VerifyNet
 from kitten_mixer.images import centre_crop, open_photo
@@ -139,6 +139,26 @@ def test_a_box_is_four_pixels_that_keep_their_score():
     for twin in (copy.deepcopy(box), pickle.loads(pickle.dumps(box))):
         assert twin == box and twin.score == 0.9 and twin.angle == -12.0
     assert (box.x0, box.y0, box.x1, box.y1) == (1, 3, 30, 40)
+
+
+def test_suppression_keeps_the_best_square_of_each_overlapping_group_best_first():
+    rng = np.random.default_rng(0)
+    for count in (0, 1, 2, 40, 300):
+        squares = np.column_stack([rng.uniform(0, 200, count), rng.uniform(0, 200, count),
+                                   rng.uniform(10, 60, count)])
+        scores = rng.choice([0.3, 0.5, 0.9], count)  # ties keep the earlier square first
+        kept = suppress(squares, scores, 0.5)
+        # The greedy rule, one square at a time: kept unless it overlaps a better kept one.
+        expected: list[int] = []
+        for i in np.argsort(-scores, kind="stable"):
+            boxes = squares_to_boxes(squares[[i] + expected])
+            if not expected or overlap(boxes[:1], boxes[1:]).max() <= 0.5:
+                expected.append(int(i))
+        assert kept.tolist() == expected
+        if count > 2:
+            assert 0 < len(kept) < count
+            boxes = squares_to_boxes(squares[kept])
+            assert (np.triu(overlap(boxes, boxes), 1) <= 0.5).all()
 
 
 def test_a_tilted_head_is_found_and_cropped_upright(scene):

@@ -81,8 +81,13 @@ def suppress(squares: np.ndarray, scores: np.ndarray, max_iou: float) -> np.ndar
     """Indices of the squares kept by non-maximum suppression, best first."""
     order = np.argsort(-scores, kind="stable")
     boxes = squares_to_boxes(squares[order])
+    # Every pair's overlap at once (a few hundred squares at most); column k holds each
+    # square's overlap with square k, computed as a square is compared with one kept before it.
+    close = overlap(boxes, boxes) > max_iou
+    dropped = np.zeros(len(order), dtype=bool)
     keep: list[int] = []
     for i in range(len(order)):
-        if not keep or overlap(boxes[i:i + 1], boxes[keep]).max() <= max_iou:
+        if not dropped[i]:
             keep.append(i)
+            dropped |= close[:, i]
     return order[keep]
