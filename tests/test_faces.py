@@ -155,6 +155,7 @@ def test_suppression_keeps_the_best_square_of_each_overlapping_group_best_first(
             if not expected or overlap(boxes[:1], boxes[1:]).max() <= 0.5:
                 expected.append(int(i))
         assert kept.tolist() == expected
+        assert suppress(squares, scores, 0.5, block=16).tolist() == expected  # several blocks
         if count > 2:
             assert 0 < len(kept) < count
             boxes = squares_to_boxes(squares[kept])

@@ -77,17 +77,21 @@ def squares_to_boxes(squares: np.ndarray) -> np.ndarray:
     return np.concatenate([squares[:, :2] - half, squares[:, :2] + half], axis=1)
 
 
-def suppress(squares: np.ndarray, scores: np.ndarray, max_iou: float) -> np.ndarray:
-    """Indices of the squares kept by non-maximum suppression, best first."""
+def suppress(squares: np.ndarray, scores: np.ndarray, max_iou: float,
+             block: int = 256) -> np.ndarray:
+    """Indices of the squares kept by non-maximum suppression, best first: a square is kept
+    unless it overlaps a better square kept before it by more than `max_iou`. The squares are
+    compared `block` at a time, each block with the squares kept so far and with itself, in
+    arrays (a photo has a few hundred at most; the arrays stay small whatever comes)."""
     order = np.argsort(-scores, kind="stable")
     boxes = squares_to_boxes(squares[order])
-    # Every pair's overlap at once (a few hundred squares at most); column k holds each
-    # square's overlap with square k, computed as a square is compared with one kept before it.
-    close = overlap(boxes, boxes) > max_iou
-    dropped = np.zeros(len(order), dtype=bool)
     keep: list[int] = []
-    for i in range(len(order)):
-        if not dropped[i]:
-            keep.append(i)
-            dropped |= close[:, i]
+    for first in range(0, len(order), block):
+        rows = boxes[first:first + block]
+        alive = (overlap(rows, boxes[keep]) <= max_iou).all(axis=1)
+        close = overlap(rows, rows) > max_iou  # column j: each row's overlap with row j
+        for j in np.flatnonzero(alive):
+            if alive[j]:
+                keep.append(first + int(j))
+                alive &= ~close[:, j]
     return order[keep]
