@@ -135,3 +135,25 @@ def test_a_photo_of_two_cats_offers_both_faces_in_chromium(server, browser, tmp_
     page.screenshot(path=str(screenshot))
     assert screenshot.stat().st_size > 10_000
     print(f"screenshot: {screenshot}")
+    # framed by hand: the panel opens with its sliders at the face picked; the size slider
+    # moved with the keyboard, the square is mixed and the upload stands for it
+    sidebar.get_by_text("¿No es su cara? Encuádrala tú").click()
+    size = sidebar.get_by_role("slider", name="Tamaño (% del lado corto)")
+    size.wait_for(timeout=30_000)
+    start = float(size.input_value())
+    assert 30 <= start <= 50  # the second face: 150 of the photo's 400 pixels, and its margin
+    for _ in range(10):
+        size.press("ArrowRight")
+    page.wait_for_function("""(start) => Number(document.querySelector(
+        "[data-testid='stSidebar'] input[type='range'][aria-label^='Tamaño']")?.value)
+        >= start + 4.5""", arg=start, timeout=30_000)
+    sidebar.get_by_text("lo que lee el modelo").wait_for(timeout=30_000)
+    sidebar.get_by_role("button", name="Mezclar este encuadre").click()
+    sidebar.get_by_text("two-cats.jpg: cara encuadrada a mano").wait_for(timeout=30_000)
+    page.get_by_text("two-cats (+)", exact=True).wait_for(timeout=30_000)
+    assert page.get_by_text("two-cats (2)", exact=True).count() == 0
+    assert page.locator("[data-testid='stException']").count() == 0
+    sidebar.get_by_text("¿No es su cara? Encuádrala tú").scroll_into_view_if_needed()
+    framed = tmp_path / "framed.png"
+    sidebar.screenshot(path=str(framed))
+    print(f"screenshot: {framed}")

@@ -64,7 +64,8 @@ class Cat:
     """One cat the app can mix: its face (what the model sees) and its latent code."""
 
     key: str  # unique in a session: "g:<id>" gallery, "u:<hash>" upload ("u:<hash>:centre"
-    #           when the face was not sought, "u:<hash>:<n>" its face n from 2 when picked),
+    #           when the face was not sought, "u:<hash>:<n>" its face n from 2 when picked,
+    #           "u:<hash>:frame-<hash>" a square framed by hand, framing.py),
     #           "k:<seed>:<i>" new kitten, "s:<id>" a kitten in the store (kept by this
     #           visitor or by another)
     name: str
@@ -158,7 +159,7 @@ def load_resources(model: str | os.PathLike | None = None,
     if gallery is None:
         shipped = load_gallery(mixer.folder)
         faces = mixer.decode(shipped.codes)
-        cats = [Cat(f"g:{i}", _short_name(i), code, face, "gallery")
+        cats = [Cat(f"g:{i}", short_name(i), code, face, "gallery")
                 for i, code, face in zip(shipped.ids, shipped.codes, faces)]
         places = shipped.map.numpy() if shipped.map is not None \
             else latent_map(shipped.codes).numpy()
@@ -168,12 +169,12 @@ def load_resources(model: str | os.PathLike | None = None,
     keep = sorted(pick_varied(codes, MAX_GALLERY)) if len(codes) > MAX_GALLERY \
         else list(range(len(codes)))
     faces = photos.images[keep].permute(0, 2, 3, 1).numpy()
-    cats = [Cat(f"g:{photos.names[i]}", _short_name(photos.names[i]), codes[i],
+    cats = [Cat(f"g:{photos.names[i]}", short_name(photos.names[i]), codes[i],
                 Image.fromarray(face), "gallery") for i, face in zip(keep, faces)]
     return Resources(mixer, cats, latent_map(codes[keep]).numpy(), str(gallery))
 
 
-def _short_name(name: str) -> str:
+def short_name(name: str) -> str:
     return Path(name).stem[:24]
 
 
@@ -253,7 +254,9 @@ class Upload:
     missed: bool = False  # the face was sought and not found: the photo's centre is used
     boxes: tuple[Box, ...] = ()  # every face found (at most MAX_FACES), best first
     faces: tuple[Image.Image, ...] = ()  # small crops of those faces, when there are several
-    picked: int = 0  # the face the cat is: its number in `boxes`, from 0
+    picked: int = 0  # the face the cat is: its number in `boxes`, from 0 (-1: framed by hand)
+    photo: Image.Image | None = None  # the photo, small, as the preview before any box is drawn
+    frame: tuple[float, ...] | None = None  # the square framed by hand (framing.Frame), if any
 
 
 def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
@@ -278,16 +281,17 @@ def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
         return Upload(name, error=e.reason)
     except Exception:  # a decoder bug on a hostile file must not reach the visitor
         return Upload(name, error="damaged")
-    full_width = _photo_width(data)
+    full_width = photo_size(data)[0]
     scale = preview.width / full_width  # the faces' small crops: from the preview's pixels
     faces = tuple(crop_face(preview, Box(*(v * scale for v in box), box.score, box.angle),
                             width) for box in boxes) if len(boxes) > 1 else ()
     preview.thumbnail((320, 320))
-    _draw_boxes(preview, boxes, preview.width / full_width)
+    photo = preview.copy()
+    draw_boxes(preview, boxes, preview.width / full_width)
     digest = hashlib.sha256(data).hexdigest()[:16]
     key = f"u:{digest}" if find else f"u:{digest}:centre"
     upload = Upload(name, None, preview, boxes[0] if boxes else None, missed=sought and not boxes,
-                    boxes=boxes, faces=faces)
+                    boxes=boxes, faces=faces, photo=photo)
     return replace(upload, cat=_upload_cat(resources, upload, key, face, 0))
 
 
@@ -300,7 +304,10 @@ def pick_face(resources: Resources, upload: Upload, data: bytes, index: int) -> 
     box = upload.boxes[index]
     face = crop_face(data, box, resources.mixer.image_size[1])
     key = f"u:{hashlib.sha256(data).hexdigest()[:16]}"
-    picked = replace(upload, box=box, picked=index)
+    picked = replace(upload, box=box, picked=index, frame=None)
+    if upload.frame is not None:  # framed by hand before: the finder's boxes alone again
+        picked = replace(picked, preview=upload.photo.copy())
+        draw_boxes(picked.preview, upload.boxes, upload.photo.width / photo_size(data)[0])
     return replace(picked, cat=_upload_cat(resources, picked, key, face, index))
 
 
@@ -308,14 +315,14 @@ def _upload_cat(resources: Resources, upload: Upload, key: str, face: Image.Imag
                 index: int) -> Cat:
     """The cat of an upload's face number `index`: the photo's stem for a name, numbered when
     the photo has several faces; the first face's key is the photo's own."""
-    name = _short_name(upload.name)
+    name = short_name(upload.name)
     if len(upload.boxes) > 1:
         name = f"{name} ({index + 1})"
     code = resources.mixer.encode(face, find=False)[0]
     return Cat(f"{key}:{index + 1}" if index else key, name, code, face, "upload")
 
 
-def _draw_boxes(preview: Image.Image, boxes: Sequence[Box], scale: float) -> None:
+def draw_boxes(preview: Image.Image, boxes: Sequence[Box], scale: float) -> None:
     """Each face's box on the preview, the best in red; with several, the others in blue and
     every box numbered (1 the best)."""
     draw = ImageDraw.Draw(preview)
@@ -334,13 +341,15 @@ def _draw_boxes(preview: Image.Image, boxes: Sequence[Box], scale: float) -> Non
             draw.text((x0 + pad, y + pad - top), str(i + 1), font=font, fill="white")
 
 
-def _photo_width(data: bytes) -> float:
-    """The width, after EXIF rotation, of the full-size photo that face boxes are measured in
-    (read from the header, without decoding the pixels)."""
+def photo_size(data: bytes) -> tuple[float, float]:
+    """The width and height, after EXIF rotation, of the full-size photo that face boxes are
+    measured in (read from the header, without decoding the pixels)."""
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
         orientation = image.getexif().get(0x0112, 1)
-    return float(height if orientation in (5, 6, 7, 8) else width)
+    if orientation in (5, 6, 7, 8):  # turned a quarter: the sides swap
+        width, height = height, width
+    return float(width), float(height)
 
 
 def new_kittens(resources: Resources, n: int, seed: int) -> list[Cat]:

@@ -56,6 +56,17 @@ class Key:
         return f"gene-{i}"
 
     @staticmethod
+    def framing(file_id: str) -> str:
+        """Widget: whether the panel that frames an upload's face by hand is open."""
+        return f"framing-{file_id}"
+
+    @staticmethod
+    def frame(file_id: str, part: str) -> str:
+        """Widget: the slider of one part ("x", "y", "side", "angle") of the square framed by
+        hand over an upload's photo (x, y and side in percent, the angle in degrees)."""
+        return f"frame-{part}-{file_id}"
+
+    @staticmethod
     def public(kitten_id: str) -> str:
         """Widget: the toggle that shows one of the visitor's kittens in the nursery."""
         return f"public-{kitten_id}"

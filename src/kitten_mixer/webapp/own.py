@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from kitten_mixer.webapp import core, stored
+from kitten_mixer.webapp import core, framing, stored
 from kitten_mixer.webapp.core import Cat, Parent, Resources, Upload, new_kittens, read_upload
+from kitten_mixer.webapp.framing import Frame
 from kitten_mixer.webapp.keys import Key
 
 if TYPE_CHECKING:  # the store loads with its first use (stored.py)
@@ -104,18 +105,67 @@ class OwnCats:
     def pick_face(self, file: UploadedFile, index: int) -> None:
         """The upload of this file (its faces found) stands for its face number `index` (from
         0, best first) from now on: only that face is cropped and encoded, from the faces found
-        when the file was read. The new cat takes the old one's place in the gallery and among
-        the chosen; an old one kept stays kept, and the new joins the visitor's own cats first
-        (a face kept already is its kept kitten)."""
+        when the file was read. The new cat takes the old one's place (`_stands_for`)."""
         seen = self.state[Key.UPLOADS]
         upload = seen.get(f"{file.file_id}:face")
         if upload is None or upload.cat is None or index == upload.picked \
                 or not 0 <= index < len(upload.boxes):
             return
-        picked = core.pick_face(self.resources, upload, file.getvalue(), index)
+        self._stands_for(f"{file.file_id}:face",
+                         core.pick_face(self.resources, upload, file.getvalue(), index))
+
+    def frame_face(self, file: UploadedFile, frame: Frame, find: bool = True) -> None:
+        """The upload of this file (read with `find`, as the uploader shows it) stands for the
+        square the visitor framed by hand from now on: only it is cropped and encoded. The new
+        cat takes the old one's place (`_stands_for`)."""
+        upload = self.upload(file.file_id, find)
+        if upload is None or upload.cat is None or upload.frame == frame:
+            return
+        key = f"{file.file_id}:{'face' if find else 'centre'}"
+        self._stands_for(key, framing.frame_face(self.resources, upload, file.getvalue(), frame))
+
+    # ---- framing a face by hand: the panel's sliders ------------------------------------------
+
+    def upload(self, file_id: str, find: bool = True) -> Upload | None:
+        """What became of the file of this id, read with `find` (None: not read that way)."""
+        return self.state[Key.UPLOADS].get(f"{file_id}:{'face' if find else 'centre'}")
+
+    def open_frame(self, file: UploadedFile, find: bool = True) -> None:
+        """The framing panel of this file opened: its sliders start at the square the upload's
+        crop is cut from now (the face it stands for, or the photo's centre), unless they
+        hold the visitor's square already."""
+        upload = self.upload(file.file_id, find)
+        if upload is None or upload.cat is None or Key.frame(file.file_id, "x") in self.state:
+            return
+        frame = upload.frame or framing.frame_of(upload, *core.photo_size(file.getvalue()))
+        for part, value in Frame(*frame).sliders().items():
+            self.state[Key.frame(file.file_id, part)] = value
+
+    def fold_frame(self, file_id: str) -> None:
+        """The framing panel opened or closed: closed, its sliders are let go (opened again,
+        they start from the face the upload stands for then)."""
+        if not self.state.get(Key.framing(file_id)):
+            for part in framing.SLIDERS:
+                self.state.pop(Key.frame(file_id, part), None)
+
+    def frame_shown(self, file_id: str) -> Frame:
+        """The square the framing panel's sliders show (the photo's centre before they are
+        set)."""
+        start = Frame().sliders()
+        return Frame.from_sliders({part: float(self.state.get(Key.frame(file_id, part),
+                                                              start[part]))
+                                   for part in framing.SLIDERS})
+
+    def _stands_for(self, key: str, picked: Upload) -> None:
+        """The upload under `key` stands for another face of its photo (`picked`): the new cat
+        takes the old one's place in the gallery and among the chosen; an old one kept stays
+        kept, and the new joins the visitor's own cats first (a face kept already is its kept
+        kitten)."""
+        seen = self.state[Key.UPLOADS]
+        upload = seen[key]
         if picked is upload:
             return
-        seen[f"{file.file_id}:face"] = picked
+        seen[key] = picked
         old, new = upload.cat.key, picked.cat.key
         stored_as = self.state[Key.STORED_AS]
         now = stored_as.get(new, new)  # the key the new face is known by

@@ -9,7 +9,8 @@ come from the environment, which `kitten-mixer app` fills in: KITTEN_MIXER_MODEL
 saved-model folder, default: the shipped model), KITTEN_MIXER_GALLERY (a folder or zip of
 photos, default: the gallery embedded with the model), KITTEN_MIXER_DB (the store's URL) and
 KITTEN_MIXER_DATA (the folder of the default SQLite store). The breeding tools (blend, genes)
-are drawn by breeding.py, the nursery and the visitor's kittens by kittens.py.
+are drawn by breeding.py, the nursery and the visitor's kittens by kittens.py, the uploads
+(and framing a face by hand) by upload_panel.py.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import streamlit as st
 
 from kitten_mixer.images import png_bytes
 from kitten_mixer.morph import DEFAULT_METHOD, METHODS, MIN_STEPS
-from kitten_mixer.webapp import breeding, core, kittens, share
+from kitten_mixer.webapp import breeding, core, kittens, share, upload_panel
 from kitten_mixer.webapp.page import (
     announce,
     cookie_token,
@@ -37,8 +38,8 @@ from kitten_mixer.webapp.page import (
     t,
     update_link,
 )
-from kitten_mixer.webapp.texts import LANGUAGES, TEXTS, text
-from kitten_mixer.webapp.visitor import RATIO_STEP, Key, Notes, UploadedFile, Visitor
+from kitten_mixer.webapp.texts import LANGUAGES, text
+from kitten_mixer.webapp.visitor import RATIO_STEP, Key, Notes, Visitor
 
 if TYPE_CHECKING:
     from kitten_mixer.store import KittenStore
@@ -48,7 +49,6 @@ log = logging.getLogger("kitten_mixer.app")
 PER_PAGE = 15
 COLUMNS = 5
 KITTENS_PER_DRAW = 5
-FACE_WIDTH = 40  # pixels: each face of a photo with several, and its button, in the sidebar
 # Map frames: gallery, upload, new kitten, kept kitten, chosen.
 KINDS = ("gallery", "upload", "kitten", "kept", "chosen")
 KIND_COLOURS = ["#9ecae9", "#2ca02c", "#ff7f0e", "#9467bd", "#d62728"]
@@ -113,7 +113,7 @@ def sidebar(visitor: Visitor, notes: Notes) -> tuple[int, str]:
                                  accept_multiple_files=True, help=t("upload_help"),
                                  key="uploader")
         find = st.checkbox(t("find_face"), value=True, help=t("find_face_help"), key="find_face")
-        uploads(visitor, files or [], find)
+        upload_panel.uploads(visitor, files or [], find)
         st.header(t("kittens"))
         st.button(t("kittens_button"), on_click=visitor.act,
                   args=(visitor.draw_kittens, KITTENS_PER_DRAW), help=t("kittens_help"),
@@ -126,43 +126,6 @@ def sidebar(visitor: Visitor, notes: Notes) -> tuple[int, str]:
                      else "?", gallery=t("embedded") if resources.source == "embedded"
                      else resources.source))
     return steps, method
-
-
-def uploads(visitor: Visitor, files: list, find: bool) -> None:
-    """Every uploaded file: its photo with the faces found (with several, the visitor picks
-    the one it stands for), or why it cannot be used."""
-    taken, added = visitor.take_uploads(files, find)
-    by_id = {file.file_id: file for file in files}
-    for file_id, upload in taken:
-        if upload.error:
-            key = f"err_{upload.error}" if f"err_{upload.error}" in TEXTS else "err_other"
-            st.error(t(key, name=upload.name, mb=core.MAX_UPLOAD_MB))
-            continue
-        st.image(upload.preview, width="stretch")
-        if upload.missed:
-            st.warning(t("no_face", name=upload.name))
-        elif len(upload.faces) > 1:
-            st.caption(t("faces_found", name=upload.name, n=len(upload.faces)))
-            pick_face(visitor, by_id[file_id], upload)
-        elif upload.box is not None:
-            st.caption(t("face_found", name=upload.name))
-        st.button(t("select"), key=f"upload-{file_id}", on_click=visitor.choose,
-                  args=(upload.cat.key,), disabled=not visitor.can_choose(upload.cat.key))
-    if added:
-        st.info(t("upload_added"))
-
-
-def pick_face(visitor: Visitor, file: UploadedFile, upload: core.Upload) -> None:
-    """The faces found in an upload's photo, small and numbered as on the photo, each with its
-    button; the one the upload stands for is highlighted."""
-    with st.container(horizontal=True, gap="xsmall"):
-        for i, face in enumerate(upload.faces):
-            with st.container(width=FACE_WIDTH, gap="xsmall"):
-                st.image(face, width="stretch")
-                st.button(str(i + 1), key=f"face-{file.file_id}-{i}",
-                          help=t("pick_face", n=i + 1), width="stretch",
-                          type="primary" if i == upload.picked else "secondary",
-                          on_click=visitor.act, args=(visitor.pick_face, file, i))
 
 
 def chosen_cats(visitor: Visitor) -> None:

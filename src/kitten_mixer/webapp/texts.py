@@ -204,9 +204,25 @@ TEXTS: dict[str, dict[str, str]] = {
     "pick_face": {"es": "Mezclar la cara {n} de esta foto",
                   "en": "Mix face {n} of this photo"},
     "no_face": {"es": "{name}: no encontramos una cara de gato; usamos el centro de la foto. "
-                      "Una foto de frente, con la cara grande, funciona mejor.",
-                "en": "{name}: no cat face found, so the centre of the photo is used. A "
-                      "frontal photo with a large face works best."},
+                      "Encuadra la cara tú mismo abajo, o prueba una foto de frente con la "
+                      "cara grande.",
+                "en": "{name}: no cat face found, so the centre of the photo is used. Frame "
+                      "the face yourself below, or try a frontal photo with a large face."},
+    "framed": {"es": "{name}: cara encuadrada a mano (cuadrado amarillo).",
+               "en": "{name}: face framed by hand (yellow square)."},
+    "frame": {"es": "¿No es su cara? Encuádrala tú", "en": "Not the face? Frame it yourself"},
+    "frame_help": {"es": "Mueve, ajusta y gira el cuadrado amarillo sobre la cara del gato, de "
+                         "la base de las orejas a la barbilla: el modelo lee lo que queda "
+                         "dentro.",
+                   "en": "Move, size and turn the yellow square over the cat's face, from the "
+                         "base of the ears to the chin: the model reads what is inside it."},
+    "frame_x": {"es": "Posición horizontal (%)", "en": "Across (%)"},
+    "frame_y": {"es": "Posición vertical (%)", "en": "Down (%)"},
+    "frame_side": {"es": "Tamaño (% del lado corto)", "en": "Size (% of the shorter side)"},
+    "frame_angle": {"es": "Giro de la cabeza (grados)", "en": "Head's tilt (degrees)"},
+    "frame_seen": {"es": "lo que lee el modelo", "en": "what the model reads"},
+    "frame_use": {"es": "Mezclar este encuadre", "en": "Mix this square"},
+    "frame_back": {"es": "Volver a la cara encontrada", "en": "Back to the face found"},
     "upload_added": {"es": "Tus gatos están al principio de la galería.",
                      "en": "Your cats are at the start of the gallery."},
     "err_empty": {"es": "{name}: el archivo está vacío.", "en": "{name}: the file is empty."},
