@@ -18,6 +18,7 @@ thread, and prints a markdown table, one row per finder and photo set:
     python benchmarks/face_finder.py --noise 1000       # seeded noise, flat colours, textures
     python benchmarks/face_finder.py --composites 400   # test faces on unseen backgrounds
     python benchmarks/face_finder.py --cross /tmp/cross # trains on one part, measures the other
+    python benchmarks/face_finder.py --guesses          # where no face is found: the guesses
 
 Sets: dev, test, and the parts of the development photos grouped by where they were taken
 (labels/photo_groups.json: A is shelters, people and outdoors, B homes). --cross trains a finder
@@ -54,7 +55,7 @@ import torch
 
 import kitten_mixer.faces.learned as learned
 from kitten_mixer.data import load_faces
-from kitten_mixer.faces import find_cat_faces
+from kitten_mixer.faces import find_cat_faces, guess_cat_face
 from kitten_mixer.faces.box import square_box
 from kitten_mixer.images import open_photo
 
@@ -123,19 +124,40 @@ def tuned_cascades() -> Finder:
     return find_with_cascades
 
 
-def learned_finder(weights: Path | None = None) -> Callable:
-    """find_cat_faces, with the finder saved at `weights` instead of the shipped one."""
+def learned_finder(weights: Path | None = None, function: Callable = find_cat_faces
+                   ) -> Callable:
+    """find_cat_faces (or another of kitten_mixer.faces' functions of a photo), with the
+    finder saved at `weights` instead of the shipped one."""
     if weights is None:
-        return find_cat_faces
+        return function
     finder = learned.FaceFinder.load(weights)
 
-    def find(photo, max_faces: int = 5):
+    def find(photo, *args):
         saved, learned._default = learned._default, finder
         try:
-            return find_cat_faces(photo, max_faces)
+            return function(photo, *args)
         finally:
             learned._default = saved
     return find
+
+
+def guesses(find: Callable, guess: Callable, labels: dict[str, list[Box]],
+            photos_zip: Path) -> str:
+    """Of the photos with a labelled face where the finder finds none, those where its guess
+    (guess_cat_face: where framing the face by hand starts in the app) lies on a labelled face,
+    IoU >= 0.5."""
+    hits, missed = [], 0
+    with zipfile.ZipFile(photos_zip) as archive:
+        for name, boxes in labels.items():
+            data = archive.read(name)
+            if not boxes or find(data):
+                continue
+            missed += 1
+            box = guess(data)
+            if box is not None and any(iou(b, box) >= 0.5 for b in boxes):
+                hits.append(name)
+    return (f"no box in {missed} photos with a face; the guess lies on a face in {len(hits)}"
+            + (f" ({' '.join(hits)})" if hits else ""))
 
 
 def run(finder: Finder, photos: dict[str, bytes]) -> tuple[dict[str, list], list[float]]:
@@ -290,6 +312,8 @@ def main() -> None:
     parser.add_argument("--composites", type=int, default=0, help="synthetic photos to try")
     parser.add_argument("--cross", type=Path, help="folder of the finders trained on one part")
     parser.add_argument("--misses", action="store_true", help="list photos with a missed face")
+    parser.add_argument("--guesses", action="store_true",
+                        help="where no face is found, how often the finder's guess is on one")
     args = parser.parse_args()
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -309,6 +333,10 @@ def main() -> None:
         for title, finder in finders.items():
             header, row = measure(title, finder, labels, args.photos, poses, args.misses)
             rows.append([set_name, *row])
+        if args.guesses and "learned" in args.finders:
+            print(f"  {set_name}, learned:", guesses(
+                finders["learned"], learned_finder(args.weights, guess_cat_face), labels,
+                args.photos))
     if args.cross:
         trained = cross(args.cross, args.photos)
         for part, other in (("A", "B"), ("B", "A")):
@@ -317,6 +345,10 @@ def main() -> None:
             header, row = measure(title, finder, photo_set(other), args.photos, poses,
                                   args.misses)
             rows.append([other, *row])
+            if args.guesses:
+                print(f"  {other}, {title}:", guesses(
+                    finder, learned_finder(trained[part], guess_cat_face), photo_set(other),
+                    args.photos))
             cells = composites(finder, args.composites or 200,
                                part_photos(other, args.photos))
             print(f"composites on part {other}'s photos and unseen textures, {title}:", cells)

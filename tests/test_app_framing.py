@@ -6,11 +6,12 @@ without it): the core and the visitor's rules run fast, the page (AppTest) is ma
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
 import pytest
 import torch
-from conftest import File, needs_cats
+from conftest import CATS_ZIP, File, needs_cats
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from test_app_faces import PLACES, code_of, searches, two_cats  # noqa: F401 (a fixture)
@@ -118,6 +119,42 @@ def test_a_frame_starts_at_the_face_the_upload_stands_for(upload):
     assert np.abs(again - np.asarray(upload.cat.face).astype(int)).mean() < 3
     # with no face found, the photo's centre: the centre crop the upload used
     assert framing.frame_of(core.Upload("x.jpg"), 640, 400) == Frame()
+
+
+def dark_cat() -> bytes:
+    """A JPEG of a face darkened as a black cat's is in a lit room, at (250, 120), 150 pixels:
+    a face the finder misses (its last checks refuse it) but guesses."""
+    with zipfile.ZipFile(CATS_ZIP) as archive:
+        face = Image.open(io.BytesIO(archive.read("cats/20.jpg"))).convert("RGB")
+    pixels = np.asarray(face.resize((150, 150), Image.Resampling.LANCZOS)) / 255.0
+    photo = Image.new("RGB", (480, 360), (90, 80, 70))
+    photo.paste(Image.fromarray((pixels ** 3.5 * 255).astype(np.uint8)), (250, 120))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_with_no_face_found_framing_starts_where_the_finder_guesses_one(resources, tmp_path):
+    data = dark_cat()
+    upload = core.read_upload(resources, "dark.jpg", data)
+    assert upload.missed and upload.box is None and upload.guess is not None
+    cx, cy, side = face_square(upload.guess)
+    assert abs(cx - 325) < 30 and abs(cy - 195) < 30 and 100 < side < 200  # on the face
+    frame = framing.frame_of(upload, 480, 360)
+    assert (frame.x, frame.y, frame.side) == pytest.approx((cx / 480, cy / 360, side / 360))
+    # the panel opens there; mixed as it opens, the upload stands for the dark face
+    state = {}
+    visitor = Visitor(state, resources, None)
+    file = File("d1", "dark.jpg", data)
+    visitor.take_uploads([file])
+    visitor.open_frame(file)
+    assert visitor.frame_shown("d1") == Frame.from_sliders(frame.sliders())
+    visitor.frame_face(file, visitor.frame_shown("d1"))
+    framed = visitor.upload("d1")
+    assert framed.frame is not None and list(visitor.own) == [framed.cat.key]
+    # a photo read without finding is never guessed at: framing starts at its centre
+    centre = core.read_upload(resources, "dark.jpg", data, find=False)
+    assert centre.guess is None and framing.frame_of(centre, 480, 360) == Frame()
 
 
 def test_a_missed_face_framed_by_hand_replaces_the_centre(resources):

@@ -25,7 +25,14 @@ from PIL import Image
 from kitten_mixer import KittenMixer
 from kitten_mixer.cli import main
 from kitten_mixer.errors import ModelFileError, PhotoError
-from kitten_mixer.faces import Box, crop_face, face_or_centre, find_cat_faces
+from kitten_mixer.faces import (
+    Box,
+    crop_face,
+    face_or_centre,
+    find_cat_faces,
+    guess_cat_face,
+    learned,
+)
 from kitten_mixer.faces.box import face_square, overlap, square_box, squares_to_boxes, suppress
 from kitten_mixer.faces.learned import WEIGHTS, FaceFinder
 from kitten_mixer.faces.networks import LiteCheck, LiteRefine, VerifyNet
@@ -118,6 +125,30 @@ def test_no_face_gives_nothing_and_the_centre_crop():
     crop, box, sought = face_or_centre(photo)
     assert box is None and sought
     assert np.array_equal(np.asarray(crop), np.asarray(centre_crop(open_photo(photo), 64)))
+
+
+def test_where_no_face_is_found_the_guess_points_at_the_likeliest_square():
+    """A face darkened as a black cat's is in a lit room: the last checks refuse it, so no face
+    is found, but the guess (where framing by hand starts in the app) lies on it; a picture
+    with nothing face-like gives no guess."""
+    dark = Image.fromarray(((np.asarray(real_face(2)) / 255.0) ** 3.5 * 255).astype(np.uint8))
+    photo, truth = paste(dark, (150, 60), 110)
+    assert find_cat_faces(photo) == []
+    guess = guess_cat_face(photo)
+    assert guess is not None and iou(guess, truth) >= 0.5 and 0 < guess.score <= 1
+    # the first two checks' best square, the last checks not asked
+    finder = learned.default_finder()
+    [face, *_] = finder.candidates(photo, learned.GUESS_THRESHOLD, last_checks=False)
+    assert finder.guess(photo) == face
+    assert finder.candidates(photo, learned.GUESS_THRESHOLD) != finder.candidates(
+        photo, learned.GUESS_THRESHOLD, last_checks=False)
+    # where a face is found, the guess is that face's square too
+    found, truth = paste(real_face(), (150, 60), 110)
+    assert iou(guess_cat_face(found), find_cat_faces(found)[0]) >= 0.9
+    flat = Image.new("RGB", (400, 300), (128, 128, 128))
+    assert guess_cat_face(flat) is None
+    with pytest.raises(PhotoError):
+        guess_cat_face(b"not a photo")
 
 
 def test_a_face_is_found_where_it_is_with_a_score(scene):

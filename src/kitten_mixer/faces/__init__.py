@@ -22,7 +22,8 @@ from kitten_mixer.faces.decode import load_photo
 from kitten_mixer.faces.learned import DECODE_SIDE, default_finder
 from kitten_mixer.images import Photo, centre_crop, open_photo
 
-__all__ = ["Box", "FaceCrop", "crop_face", "face_or_centre", "find_cat_faces", "is_face_crop"]
+__all__ = ["Box", "FaceCrop", "crop_face", "face_or_centre", "find_cat_faces", "guess_cat_face",
+           "is_face_crop"]
 
 
 def find_cat_faces(photo: Photo, max_faces: int = 5) -> list[Box]:
@@ -32,14 +33,28 @@ def find_cat_faces(photo: Photo, max_faces: int = 5) -> list[Box]:
     Bad input raises PhotoError.
     """
     image, fx, fy = load_photo(photo, DECODE_SIDE)
+    boxes = [_box(face, image, fx, fy) for face in default_finder().find(image)[:max_faces]]
+    return [box for box in boxes if box is not None]
+
+
+def guess_cat_face(photo: Photo) -> Box | None:
+    """Where a cat's face most likely is in a photo where `find_cat_faces` finds none: the
+    square the finder's first checks rate best, though not enough to call it a face (a place to
+    start framing the face by hand, not a face found); None when nothing looks like one.
+    Bad input raises PhotoError."""
+    image, fx, fy = load_photo(photo, DECODE_SIDE)
+    face = default_finder().guess(image)
+    return None if face is None else _box(face, image, fx, fy)
+
+
+def _box(face: tuple[float, ...], image: Image.Image, fx: float, fy: float) -> Box | None:
+    """A finder's face (centre x, centre y, side, score, tilt in the image's pixels) as a Box
+    in the full-size photo's (kept inside it); None if nothing of it is inside."""
+    cx, cy, side, score, angle = face
+    x0, y0, x1, y1 = square_box(cx * fx, cy * fy, side * math.sqrt(fx * fy))
     width, height = image.width * fx, image.height * fy
-    boxes = []
-    for cx, cy, side, score, angle in default_finder().find(image)[:max_faces]:
-        x0, y0, x1, y1 = square_box(cx * fx, cy * fy, side * math.sqrt(fx * fy))
-        box = Box(max(0.0, x0), max(0.0, y0), min(width, x1), min(height, y1), score, angle)
-        if box[2] > box[0] and box[3] > box[1]:
-            boxes.append(box)
-    return boxes
+    box = Box(max(0.0, x0), max(0.0, y0), min(width, x1), min(height, y1), score, angle)
+    return box if box[2] > box[0] and box[3] > box[1] else None
 
 
 class FaceCrop(NamedTuple):

@@ -73,6 +73,8 @@ TWIN_GATE = -4.0
 FACE_THRESHOLD = 0.7
 VERIFY_THRESHOLD = 0.5
 LITE_THRESHOLD = 0.5
+# A guess where a face is, when none was found, is a square the two checks score at least this.
+GUESS_THRESHOLD = 0.02
 
 
 class FaceFinder:
@@ -243,11 +245,20 @@ class FaceFinder:
         shown = _shifted(np.array([f[3] for f in faces]), self.face_threshold)
         return [(*face[:3], p, face[4]) for face, p in zip(faces, shown)]
 
-    def candidates(self, image: Image.Image, threshold: float, proposals: np.ndarray | None = None
-                   ) -> list[tuple[float, float, float, float, float]]:
+    def guess(self, image: Image.Image) -> tuple[float, float, float, float, float] | None:
+        """Where a face most likely is when `find` keeps none: the square the two checks score
+        best (at least GUESS_THRESHOLD), the last two checks not asked (what they refuse is
+        mostly dark and turned faces), as `find`'s faces are given (its score the two checks'
+        own); None if there is none. A place to start framing a face by hand, not a face."""
+        faces = self.candidates(image, GUESS_THRESHOLD, last_checks=False)
+        return faces[0] if faces else None
+
+    def candidates(self, image: Image.Image, threshold: float, proposals: np.ndarray | None = None,
+                   last_checks: bool = True) -> list[tuple[float, float, float, float, float]]:
         """The faces whose two checks' geometric mean (their score here) reaches `threshold`
-        and whose last two checks reach their own thresholds, as (centre x, centre y, side, score,
-        tilt), best first, duplicates dropped; from `proposals` if given (`propose`'s)."""
+        and whose last two checks reach their own thresholds (if `last_checks`), as (centre x,
+        centre y, side, score, tilt), best first, duplicates dropped; from `proposals` if given
+        (`propose`'s)."""
         proposals = self.propose(image)[0] if proposals is None else proposals
         squares, first = self.check(image, proposals)[:2]
         # Checked again on its refined square, a face is better framed and scored: the score is
@@ -258,8 +269,9 @@ class FaceFinder:
         score = np.sqrt(first[maybe] * second)
         sure = score >= threshold
         squares, score, angle = squares[sure], score[sure], angle[sure]
-        sure = self.verified(image, squares)
-        squares, score, angle = squares[sure], score[sure], angle[sure]
+        if last_checks:
+            sure = self.verified(image, squares)
+            squares, score, angle = squares[sure], score[sure], angle[sure]
         kept: list[int] = []
         boxes = squares_to_boxes(squares)
         for i in suppress(squares, score, 1.0):  # best first; duplicates dropped below

@@ -257,6 +257,7 @@ class Upload:
     picked: int = 0  # the face the cat is: its number in `boxes`, from 0 (-1: framed by hand)
     photo: Image.Image | None = None  # the photo, small, as the preview before any box is drawn
     frame: tuple[float, ...] | None = None  # the square framed by hand (framing.Frame), if any
+    guess: Box | None = None  # no face found: where the finder would guess one (or None)
 
 
 def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
@@ -275,6 +276,8 @@ def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
         sought = find and height == width and not is_face_crop(data, width)
         # (looked up in its module at each upload, as face_or_centre looks it up)
         boxes = tuple(finder.find_cat_faces(data, MAX_FACES)) if sought else ()
+        # Where framing the face by hand starts (framing.py) when none was found.
+        guess = finder.guess_cat_face(data) if sought and not boxes else None
         face = crop_face(data, boxes[0], width) if boxes \
             else face_or_centre(data, resources.mixer.image_size, find=False).image
     except PhotoError as e:
@@ -291,7 +294,7 @@ def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
     digest = hashlib.sha256(data).hexdigest()[:16]
     key = f"u:{digest}" if find else f"u:{digest}:centre"
     upload = Upload(name, None, preview, boxes[0] if boxes else None, missed=sought and not boxes,
-                    boxes=boxes, faces=faces, photo=photo)
+                    boxes=boxes, faces=faces, photo=photo, guess=guess)
     return replace(upload, cat=_upload_cat(resources, upload, key, face, 0))
 
 

@@ -63,12 +63,15 @@ class Frame(NamedTuple):
 
 
 def frame_of(upload: Upload, width: float, height: float) -> Frame:
-    """The frame the upload's crop is cut from now (width x height: the full-size photo's): the
-    face it stands for, or the photo's centre when it has none (its centre crop)."""
-    if upload.box is None:
+    """Where framing the upload's face starts (width x height: the full-size photo's): the
+    square its crop is cut from now, the face it stands for; with none found, where the finder
+    guesses one is (`faces.guess_cat_face`), and with no guess either the photo's centre (its
+    centre crop)."""
+    box = upload.box or upload.guess
+    if box is None:
         return Frame()
-    cx, cy, side = crop_square(upload.box, width, height)
-    return Frame(cx / width, cy / height, side / min(width, height), upload.box.angle)
+    cx, cy, side = crop_square(box, width, height)
+    return Frame(cx / width, cy / height, side / min(width, height), box.angle)
 
 
 def frame_face(resources: Resources, upload: Upload, data: bytes, frame: Frame) -> Upload:
