@@ -32,6 +32,7 @@ from kitten_mixer.faces import (
     find_cat_faces,
     guess_cat_face,
     learned,
+    look_for_cat_faces,
 )
 from kitten_mixer.faces.box import face_square, overlap, square_box, squares_to_boxes, suppress
 from kitten_mixer.faces.learned import WEIGHTS, FaceFinder
@@ -142,9 +143,12 @@ def test_where_no_face_is_found_the_guess_points_at_the_likeliest_square():
     assert finder.guess(photo) == face
     assert finder.candidates(photo, learned.GUESS_THRESHOLD) != finder.candidates(
         photo, learned.GUESS_THRESHOLD, last_checks=False)
-    # where a face is found, the guess is that face's square too
+    # the app's one pass gives the same: no box, and the guess
+    assert look_for_cat_faces(photo) == ([], guess) and finder.look(photo) == ([], face)
+    # where a face is found, the guess is that face's square too; one pass gives the faces
     found, truth = paste(real_face(), (150, 60), 110)
     assert iou(guess_cat_face(found), find_cat_faces(found)[0]) >= 0.9
+    assert look_for_cat_faces(found, 3) == (find_cat_faces(found, 3), None)
     flat = Image.new("RGB", (400, 300), (128, 128, 128))
     assert guess_cat_face(flat) is None
     with pytest.raises(PhotoError):

@@ -275,9 +275,9 @@ def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
         preview = open_photo(data, name)
         sought = find and height == width and not is_face_crop(data, width)
         # (looked up in its module at each upload, as face_or_centre looks it up)
-        boxes = tuple(finder.find_cat_faces(data, MAX_FACES)) if sought else ()
-        # Where framing the face by hand starts (framing.py) when none was found.
-        guess = finder.guess_cat_face(data) if sought and not boxes else None
+        # With no face found, the finder's guess: where framing the face by hand starts.
+        boxes, guess = finder.look_for_cat_faces(data, MAX_FACES) if sought else ([], None)
+        boxes = tuple(boxes)
         face = crop_face(data, boxes[0], width) if boxes \
             else face_or_centre(data, resources.mixer.image_size, find=False).image
     except PhotoError as e:
