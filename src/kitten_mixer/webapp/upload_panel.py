@@ -82,7 +82,7 @@ def frame_panel(visitor: Visitor, file: UploadedFile, find: bool) -> None:
         for part, (low, high) in framing.SLIDERS.items():
             st.slider(t(f"frame_{part}"), low, high, step=framing.STEP, format="%.1f",
                       key=Key.frame(file.file_id, part))
-        seen, buttons = st.columns([2, 3], vertical_alignment="center")
+        seen, buttons = st.columns(2, vertical_alignment="center")
         face = framing.framed_face(data, frame, visitor.resources.mixer.image_size[1])
         seen.image(enlarge(face, 2), caption=t("frame_seen"), width="stretch")
         with buttons:
