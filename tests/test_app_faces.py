@@ -138,15 +138,21 @@ def test_a_photo_with_one_cat_is_read_as_before(resources):
     assert core.pick_face(resources, upload, data, 1) is upload
 
 
+def uploaded(resources: core.Resources, store: KittenStore, photo: bytes):
+    """A visitor's state and the visitor, who drew two new kittens and then uploaded the photo
+    as file "f1"; the file, the upload's cat and the gallery's keys (the upload's first)."""
+    state = {}
+    visitor = Visitor(state, resources, lambda: store)
+    file = File("f1", "two-cats.jpg", photo)
+    visitor.draw_kittens(2, seed=1)
+    first = visitor.take_uploads([file])[0][0][1].cat
+    return state, visitor, file, first, list(visitor.own)
+
+
 def test_the_picked_face_takes_the_uploads_place_and_is_the_one_kept(resources, photo,
                                                                      tmp_path, searches):
     with KittenStore.open(folder=tmp_path) as store:
-        state = {}
-        visitor = Visitor(state, resources, lambda: store)
-        file = File("f1", "two-cats.jpg", photo)
-        visitor.draw_kittens(2, seed=1)
-        first = visitor.take_uploads([file])[0][0][1].cat
-        gallery = list(visitor.own)
+        state, visitor, file, first, gallery = uploaded(resources, store, photo)
         visitor.choose(gallery[1])
         visitor.choose(first.key)
         visitor.pick_face(file, 1)
@@ -332,12 +338,7 @@ def test_a_frame_reads_a_photo_turned_by_its_exif_as_it_is_shown(resources, phot
 
 def test_the_visitor_frames_a_face_and_it_takes_the_uploads_place(resources, photo, tmp_path):
     with KittenStore.open(folder=tmp_path) as store:
-        state = {}
-        visitor = Visitor(state, resources, lambda: store)
-        file = File("f1", "two-cats.jpg", photo)
-        visitor.draw_kittens(2, seed=1)
-        first = visitor.take_uploads([file])[0][0][1].cat
-        gallery = list(visitor.own)
+        state, visitor, file, first, gallery = uploaded(resources, store, photo)
         visitor.choose(first.key)
         # the panel opened: its sliders start at the face the upload stands for
         state[Key.framing("f1")] = True
