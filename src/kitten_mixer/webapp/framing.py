@@ -1,6 +1,6 @@
 """A face framed by hand: when the finder missed the cat's face in an upload, or boxed the wrong
 thing, the visitor moves, sizes and turns a square over the photo, and the upload stands for
-what is inside it. Plain Python, like core.py; the sliders are in streamlit_app.py.
+what is inside it. Plain Python, like core.py; the panel and its sliders are in upload_panel.py.
 
 A `Frame` is the square a face is cropped from (the crop square of faces/box.py), given in
 shares of the photo, so that it reads the same on the small preview and the full-size photo.
