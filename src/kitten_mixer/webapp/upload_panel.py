@@ -64,9 +64,10 @@ def pick_face(visitor: Visitor, file: UploadedFile, upload: core.Upload) -> None
 @st.fragment
 @never_a_traceback
 def frame_panel(visitor: Visitor, file: UploadedFile, find: bool) -> None:
-    """A folded panel: sliders that move, size and turn a square over the photo, the photo with
-    the square drawn, what the model would read inside it, and a button that makes the upload
-    stand for it. Opened, its sliders start at the face the upload stands for."""
+    """A folded panel: the photo with a square drawn, sliders that move, size and turn it, what
+    the model would read inside it, and a button that makes the upload stand for it. Opened,
+    its sliders start at the face the upload stands for (with none found, where the finder
+    guesses one is)."""
     panel = st.expander(t("frame"), key=Key.framing(file.file_id),
                         on_change=visitor.fold_frame, args=(file.file_id,))
     upload = visitor.upload(file.file_id, find)
