@@ -150,6 +150,11 @@ def test_a_photo_of_two_cats_offers_both_faces_in_chromium(server, browser, tmp_
     sidebar.get_by_text("lo que lee el modelo").wait_for(timeout=30_000)
     sidebar.get_by_role("button", name="Mezclar este encuadre").click()
     sidebar.get_by_text("two-cats.jpg: cara encuadrada a mano").wait_for(timeout=30_000)
+    # the panel's buttons show their labels in full
+    labels = [label for label in page.evaluate(LABELS) if label["key"].startswith("frame-")]
+    assert {label["text"] for label in labels} == {"Mezclar este encuadre",
+                                                   "Volver a la cara encontrada"}
+    assert all(label["width"] <= label["room"] for label in labels)
     page.get_by_text("two-cats (+)", exact=True).wait_for(timeout=30_000)
     assert page.get_by_text("two-cats (2)", exact=True).count() == 0
     assert page.locator("[data-testid='stException']").count() == 0

@@ -18,6 +18,7 @@ from kitten_mixer.webapp.texts import TEXTS
 from kitten_mixer.webapp.visitor import Key, UploadedFile, Visitor
 
 FACE_WIDTH = 40  # pixels: each face of a photo with several, and its button, in the sidebar
+SEEN_WIDTH = 128  # pixels: the crop the model would read in the framing panel (twice its size)
 
 
 def uploads(visitor: Visitor, files: list, find: bool) -> None:
@@ -83,15 +84,13 @@ def frame_panel(visitor: Visitor, file: UploadedFile, find: bool) -> None:
         for part, (low, high) in framing.SLIDERS.items():
             st.slider(t(f"frame_{part}"), low, high, step=framing.STEP, format="%.1f",
                       key=Key.frame(file.file_id, part))
-        seen, buttons = st.columns(2, vertical_alignment="center")
         face = framing.framed_face(data, frame, visitor.resources.mixer.image_size[1])
-        seen.image(enlarge(face, 2), caption=t("frame_seen"), width="stretch")
-        with buttons:
-            if st.button(t("frame_use"), key=f"frame-use-{file.file_id}", type="primary",
-                         disabled=upload.frame == frame):
-                visitor.act(visitor.frame_face, file, frame, find)
-                st.rerun()
-            if upload.frame is not None and upload.boxes and st.button(
-                    t("frame_back"), key=f"frame-back-{file.file_id}"):
-                visitor.act(visitor.pick_face, file, 0)
-                st.rerun()
+        st.image(enlarge(face, 2), caption=t("frame_seen"), width=SEEN_WIDTH)
+        if st.button(t("frame_use"), key=f"frame-use-{file.file_id}", type="primary",
+                     disabled=upload.frame == frame):
+            visitor.act(visitor.frame_face, file, frame, find)
+            st.rerun()
+        if upload.frame is not None and upload.boxes and st.button(
+                t("frame_back"), key=f"frame-back-{file.file_id}"):
+            visitor.act(visitor.pick_face, file, 0)
+            st.rerun()
