@@ -132,8 +132,8 @@ class OwnCats:
 
     def open_frame(self, file: UploadedFile, find: bool = True) -> None:
         """The framing panel of this file opened: its sliders start at the square the upload's
-        crop is cut from now (the face it stands for, or the photo's centre), unless they
-        hold the visitor's square already."""
+        crop is cut from now (the face it stands for; with none found, where the finder guesses
+        one is, else the photo's centre), unless they hold the visitor's square already."""
         upload = self.upload(file.file_id, find)
         if upload is None or upload.cat is None or Key.frame(file.file_id, "x") in self.state:
             return
