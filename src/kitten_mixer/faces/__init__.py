@@ -33,8 +33,7 @@ def find_cat_faces(photo: Photo, max_faces: int = 5) -> list[Box]:
     Bad input raises PhotoError.
     """
     image, fx, fy = load_photo(photo, DECODE_SIDE)
-    boxes = [_box(face, image, fx, fy) for face in default_finder().find(image)[:max_faces]]
-    return [box for box in boxes if box is not None]
+    return _boxes(default_finder().find(image)[:max_faces], image, fx, fy)
 
 
 def guess_cat_face(photo: Photo) -> Box | None:
@@ -53,9 +52,15 @@ def look_for_cat_faces(photo: Photo, max_faces: int = 5) -> tuple[list[Box], Box
     calls for an upload)."""
     image, fx, fy = load_photo(photo, DECODE_SIDE)
     faces, guess = default_finder().look(image)
-    boxes = [_box(face, image, fx, fy) for face in faces[:max_faces]]
-    return [box for box in boxes if box is not None], \
+    return _boxes(faces[:max_faces], image, fx, fy), \
         None if guess is None else _box(guess, image, fx, fy)
+
+
+def _boxes(faces: list[tuple[float, ...]], image: Image.Image, fx: float, fy: float
+           ) -> list[Box]:
+    """The finder's faces as Boxes of the full-size photo (`_box`), those inside it."""
+    boxes = [_box(face, image, fx, fy) for face in faces]
+    return [box for box in boxes if box is not None]
 
 
 def _box(face: tuple[float, ...], image: Image.Image, fx: float, fy: float) -> Box | None:

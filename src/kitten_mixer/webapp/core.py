@@ -289,8 +289,7 @@ def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
     faces = tuple(crop_face(preview, Box(*(v * scale for v in box), box.score, box.angle),
                             width) for box in boxes) if len(boxes) > 1 else ()
     preview.thumbnail((320, 320))
-    photo = preview.copy()
-    draw_boxes(preview, boxes, preview.width / full_width)
+    photo, preview = preview, boxed(preview, boxes, full_width)
     digest = hashlib.sha256(data).hexdigest()[:16]
     key = f"u:{digest}" if find else f"u:{digest}:centre"
     upload = Upload(name, None, preview, boxes[0] if boxes else None, missed=sought and not boxes,
@@ -309,8 +308,7 @@ def pick_face(resources: Resources, upload: Upload, data: bytes, index: int) -> 
     key = f"u:{hashlib.sha256(data).hexdigest()[:16]}"
     picked = replace(upload, box=box, picked=index, frame=None)
     if upload.frame is not None:  # framed by hand before: the finder's boxes alone again
-        picked = replace(picked, preview=upload.photo.copy())
-        draw_boxes(picked.preview, upload.boxes, upload.photo.width / photo_size(data)[0])
+        picked = replace(picked, preview=boxed(upload.photo, upload.boxes, photo_size(data)[0]))
     return replace(picked, cat=_upload_cat(resources, picked, key, face, index))
 
 
@@ -323,6 +321,14 @@ def _upload_cat(resources: Resources, upload: Upload, key: str, face: Image.Imag
         name = f"{name} ({index + 1})"
     code = resources.mixer.encode(face, find=False)[0]
     return Cat(f"{key}:{index + 1}" if index else key, name, code, face, "upload")
+
+
+def boxed(photo: Image.Image, boxes: Sequence[Box], full_width: float) -> Image.Image:
+    """A copy of an upload's small photo with its faces boxed (`draw_boxes`); the boxes are in
+    pixels of the full-size photo, `full_width` wide."""
+    preview = photo.copy()
+    draw_boxes(preview, boxes, preview.width / full_width)
+    return preview
 
 
 def draw_boxes(preview: Image.Image, boxes: Sequence[Box], scale: float) -> None:

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from kitten_mixer.faces import Box, crop_face
 from kitten_mixer.faces.box import square_box
 from kitten_mixer.faces.crop import crop_square
-from kitten_mixer.webapp.core import Cat, Resources, Upload, draw_boxes, photo_size, short_name
+from kitten_mixer.webapp.core import Cat, Resources, Upload, boxed, photo_size, short_name
 
 # The square framed by hand is drawn in this colour (the finder's faces: red and blue).
 FRAME_COLOUR = (250, 200, 0)
@@ -99,10 +99,8 @@ def framed_preview(upload: Upload, frame: Frame, width: float, height: float,
                    found: bool = True) -> Image.Image:
     """The upload's small photo with the frame's square (where the crop is really cut: moved
     inside the photo, turned) drawn over the faces found, boxed as on its preview (`found`)."""
-    preview = upload.photo.copy()
+    preview = boxed(upload.photo, upload.boxes if found else (), width)
     scale = preview.width / width
-    if found:
-        draw_boxes(preview, upload.boxes, scale)
     cx, cy, side = crop_square(frame.box(width, height), width, height)
     turn = math.radians(frame.angle)
     corners = []

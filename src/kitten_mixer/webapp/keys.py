@@ -56,6 +56,11 @@ class Key:
         return f"gene-{i}"
 
     @staticmethod
+    def upload(file_id: str, find: bool = True) -> str:
+        """An upload's key among UPLOADS: its file read around the face found, or its centre."""
+        return f"{file_id}:{'face' if find else 'centre'}"
+
+    @staticmethod
     def framing(file_id: str) -> str:
         """Widget: whether the panel that frames an upload's face by hand is open."""
         return f"framing-{file_id}"

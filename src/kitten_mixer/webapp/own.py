@@ -92,7 +92,7 @@ class OwnCats:
         seen = self.state[Key.UPLOADS]
         new, taken = [], []
         for file in files:
-            key = f"{file.file_id}:{'face' if find else 'centre'}"
+            key = Key.upload(file.file_id, find)
             if key not in seen:
                 seen[key] = read_upload(self.resources, file.name, file.getvalue(), find)
                 if seen[key].cat is not None:
@@ -106,12 +106,11 @@ class OwnCats:
         """The upload of this file (its faces found) stands for its face number `index` (from
         0, best first) from now on: only that face is cropped and encoded, from the faces found
         when the file was read. The new cat takes the old one's place (`_stands_for`)."""
-        seen = self.state[Key.UPLOADS]
-        upload = seen.get(f"{file.file_id}:face")
+        upload = self.upload(file.file_id)
         if upload is None or upload.cat is None or index == upload.picked \
                 or not 0 <= index < len(upload.boxes):
             return
-        self._stands_for(f"{file.file_id}:face",
+        self._stands_for(Key.upload(file.file_id),
                          core.pick_face(self.resources, upload, file.getvalue(), index))
 
     def frame_face(self, file: UploadedFile, frame: Frame, find: bool = True) -> None:
@@ -121,14 +120,14 @@ class OwnCats:
         upload = self.upload(file.file_id, find)
         if upload is None or upload.cat is None or upload.frame == frame:
             return
-        key = f"{file.file_id}:{'face' if find else 'centre'}"
-        self._stands_for(key, framing.frame_face(self.resources, upload, file.getvalue(), frame))
+        self._stands_for(Key.upload(file.file_id, find),
+                         framing.frame_face(self.resources, upload, file.getvalue(), frame))
 
     # ---- framing a face by hand: the panel's sliders ------------------------------------------
 
     def upload(self, file_id: str, find: bool = True) -> Upload | None:
         """What became of the file of this id, read with `find` (None: not read that way)."""
-        return self.state[Key.UPLOADS].get(f"{file_id}:{'face' if find else 'centre'}")
+        return self.state[Key.UPLOADS].get(Key.upload(file_id, find))
 
     def open_frame(self, file: UploadedFile, find: bool = True) -> None:
         """The framing panel of this file opened: its sliders start at the square the upload's
