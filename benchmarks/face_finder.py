@@ -19,6 +19,7 @@ thread, and prints a markdown table, one row per finder and photo set:
     python benchmarks/face_finder.py --composites 400   # test faces on unseen backgrounds
     python benchmarks/face_finder.py --cross /tmp/cross # trains on one part, measures the other
     python benchmarks/face_finder.py --guesses          # where no face is found: the guesses
+    python benchmarks/face_finder.py --face-threshold 0.6  # another face threshold
 
 Sets: dev, test, and the parts of the development photos grouped by where they were taken
 (labels/photo_groups.json: A is shelters, people and outdoors, B homes). --cross trains a finder
@@ -124,13 +125,16 @@ def tuned_cascades() -> Finder:
     return find_with_cascades
 
 
-def learned_finder(weights: Path | None = None, function: Callable = find_cat_faces
-                   ) -> Callable:
+def learned_finder(weights: Path | None = None, function: Callable = find_cat_faces,
+                   face_threshold: float | None = None) -> Callable:
     """find_cat_faces (or another of kitten_mixer.faces' functions of a photo), with the
-    finder saved at `weights` instead of the shipped one."""
-    if weights is None:
+    finder saved at `weights` instead of the shipped one, and at another face threshold if
+    given (the threshold saved with its weights otherwise)."""
+    if weights is None and face_threshold is None:
         return function
-    finder = learned.FaceFinder.load(weights)
+    finder = learned.FaceFinder.load(weights or learned.WEIGHTS)
+    if face_threshold is not None:
+        finder.face_threshold = face_threshold
 
     def find(photo, *args):
         saved, learned._default = learned._default, finder
@@ -312,6 +316,8 @@ def main() -> None:
     parser.add_argument("--composites", type=int, default=0, help="synthetic photos to try")
     parser.add_argument("--cross", type=Path, help="folder of the finders trained on one part")
     parser.add_argument("--misses", action="store_true", help="list photos with a missed face")
+    parser.add_argument("--face-threshold", type=float,
+                        help="the learned finders' face threshold instead of their saved one")
     parser.add_argument("--guesses", action="store_true",
                         help="where no face is found, how often the finder's guess is on one")
     args = parser.parse_args()
@@ -321,9 +327,11 @@ def main() -> None:
         print(f"note: load average {busy:.1f} on {os.cpu_count()} cores: timings are slower "
               "than on an idle machine")
     poses = json.loads(POSES.read_text())
+    threshold = args.face_threshold
     makers = {"plain": ("plain cascades", plain_cascades),
               "tuned": ("tuned cascades (until now)", tuned_cascades),
-              "learned": ("learned", lambda: learned_finder(args.weights))}
+              "learned": ("learned", lambda: learned_finder(args.weights,
+                                                                 face_threshold=threshold))}
     finders = {makers[f][0]: makers[f][1]() for f in args.finders}
     header, rows = None, []
     for set_name in args.sets:
@@ -335,20 +343,20 @@ def main() -> None:
             rows.append([set_name, *row])
         if args.guesses and "learned" in args.finders:
             print(f"  {set_name}, learned:", guesses(
-                finders["learned"], learned_finder(args.weights, guess_cat_face), labels,
-                args.photos))
+                finders["learned"], learned_finder(args.weights, guess_cat_face, threshold),
+                labels, args.photos))
     if args.cross:
         trained = cross(args.cross, args.photos)
         for part, other in (("A", "B"), ("B", "A")):
-            finder = learned_finder(trained[part])
+            finder = learned_finder(trained[part], face_threshold=threshold)
             title = f"learned on {part} only"
             header, row = measure(title, finder, photo_set(other), args.photos, poses,
                                   args.misses)
             rows.append([other, *row])
             if args.guesses:
                 print(f"  {other}, {title}:", guesses(
-                    finder, learned_finder(trained[part], guess_cat_face), photo_set(other),
-                    args.photos))
+                    finder, learned_finder(trained[part], guess_cat_face, threshold),
+                    photo_set(other), args.photos))
             cells = composites(finder, args.composites or 200,
                                part_photos(other, args.photos))
             print(f"composites on part {other}'s photos and unseen textures, {title}:", cells)

@@ -59,11 +59,13 @@ SHARED = "imagenet."
 # of its two checks reaches the face threshold, and the last two checks agree. All were chosen
 # together on the photos of places a finder never saw (labels/photo_groups.json, each part
 # measured by a finder trained on the other), with noise pictures of a seed the benchmark does
-# not use (11): see docs/faces.md. With the checking network's twin the face threshold matters
-# little (0.5 to 0.7 find the same faces there; 0.7 leaves the fewest false boxes); the last
-# check at 0.5 instead of 0.3 refuses one more noise picture there at no face, and the fourth
-# at 0.5 instead of 0.7 keeps one more home face (68 of 75 with the first twins tried, 65 to 68
-# over five twins' training draws; the others 47 of 48) for one more noise picture (1 of 1,000).
+# not use (11): see docs/faces.md. With the first twins tried the face threshold mattered
+# little (0.5 to 0.7 found the same faces there; 0.7 left the fewest false boxes); with the
+# recipe's own, 0.6 finds two more home faces (68 of 75 against 66) and lets one noise picture
+# in a thousand through (marbled waves scoring 0.64), 0.7 none. The last check at 0.5 instead
+# of 0.3 refuses one more noise picture there at no face, and the fourth at 0.5 instead of 0.7
+# keeps one more home face (68 of 75 with the first twins tried, 65 to 68 over five twins'
+# training draws; the others 47 of 48) for one more noise picture (1 of 1,000).
 PROPOSAL_THRESHOLD = 0.3
 # The twin is asked about the squares the checking network gives at least this logit (a chance
 # of 0.018): three in five of the proposals are below, and of the 8,412 proposals of the
