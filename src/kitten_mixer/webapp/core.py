@@ -290,8 +290,7 @@ def read_upload(resources: Resources, name: str, data: bytes, find: bool = True,
                             width) for box in boxes) if len(boxes) > 1 else ()
     preview.thumbnail((320, 320))
     photo, preview = preview, boxed(preview, boxes, full_width)
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    key = f"u:{digest}" if find else f"u:{digest}:centre"
+    key = upload_key(data) if find else f"{upload_key(data)}:centre"
     upload = Upload(name, None, preview, boxes[0] if boxes else None, missed=sought and not boxes,
                     boxes=boxes, faces=faces, photo=photo, guess=guess)
     return replace(upload, cat=_upload_cat(resources, upload, key, face, 0))
@@ -305,7 +304,7 @@ def pick_face(resources: Resources, upload: Upload, data: bytes, index: int) -> 
         return upload
     box = upload.boxes[index]
     face = crop_face(data, box, resources.mixer.image_size[1])
-    key = f"u:{hashlib.sha256(data).hexdigest()[:16]}"
+    key = upload_key(data)
     picked = replace(upload, box=box, picked=index, frame=None)
     if upload.frame is not None:  # framed by hand before: the finder's boxes alone again
         picked = replace(picked, preview=boxed(upload.photo, upload.boxes, photo_size(data)[0]))
@@ -321,6 +320,12 @@ def _upload_cat(resources: Resources, upload: Upload, key: str, face: Image.Imag
         name = f"{name} ({index + 1})"
     code = resources.mixer.encode(face, find=False)[0]
     return Cat(f"{key}:{index + 1}" if index else key, name, code, face, "upload")
+
+
+def upload_key(data: bytes) -> str:
+    """The key of the cats an uploaded file gives ("u:" and its hash; a cat of its centre, of
+    another face or of a square framed by hand adds to it): the same file, the same cats."""
+    return f"u:{hashlib.sha256(data).hexdigest()[:16]}"
 
 
 def boxed(photo: Image.Image, boxes: Sequence[Box], full_width: float) -> Image.Image:

@@ -18,7 +18,15 @@ from PIL import Image, ImageDraw
 from kitten_mixer.faces import Box, crop_face
 from kitten_mixer.faces.box import square_box
 from kitten_mixer.faces.crop import crop_square
-from kitten_mixer.webapp.core import Cat, Resources, Upload, boxed, photo_size, short_name
+from kitten_mixer.webapp.core import (
+    Cat,
+    Resources,
+    Upload,
+    boxed,
+    photo_size,
+    short_name,
+    upload_key,
+)
 
 # The square framed by hand is drawn in this colour (the finder's faces: red and blue).
 FRAME_COLOUR = (250, 200, 0)
@@ -87,8 +95,7 @@ def frame_face(resources: Resources, upload: Upload, data: bytes, frame: Frame) 
     face = crop_face(data, box, size)
     # The same square framed again is the same cat (the key of the photo and of the frame).
     square = f"{frame.x:.4f},{frame.y:.4f},{frame.side:.4f},{frame.angle:.1f}"
-    photo = hashlib.sha256(data).hexdigest()[:16]
-    key = f"u:{photo}:frame-{hashlib.sha256(square.encode()).hexdigest()[:8]}"
+    key = f"{upload_key(data)}:frame-{hashlib.sha256(square.encode()).hexdigest()[:8]}"
     code = resources.mixer.encode(face, find=False)[0]
     cat = Cat(key, f"{short_name(upload.name)} (+)", code, face, "upload")
     preview = framed_preview(upload, frame, width, height)
